@@ -1,0 +1,71 @@
+/**
+ * The one catalogue of veza-stream errors. Every error a client or another node can see has a
+ * stable `code` (the Moleculer `type`) listed here, an HTTP status, a WebSocket close code, and
+ * whether retrying may help. {@link VezaError} extends MoleculerError so code, data and retryable
+ * survive crossing the network (Moleculer serialises `type`, `code`, `data`, `retryable`).
+ * The same table is in docs/protocol.md; test/unit/errors.test.ts checks they agree.
+ */
+import { Errors } from "moleculer";
+
+/** Entry of the catalogue. `close` is the WebSocket close code (RFC 6455 §7.4.2: 4000-4999 are ours). */
+interface ErrorSpec {
+  status: number;
+  close: number;
+  retryable: boolean;
+  text: string;
+}
+
+export const ERROR_CATALOGUE = {
+  BAD_REQUEST: { status: 400, close: 4400, retryable: false, text: "the message is not valid JSON or does not match its schema" },
+  BAD_FRAME: { status: 400, close: 4400, retryable: false, text: "a binary frame does not follow the wire format" },
+  NOT_STARTED: { status: 409, close: 4409, retryable: false, text: "audio or metadata sent before stream.start" },
+  STREAM_NOT_FOUND: { status: 404, close: 4404, retryable: false, text: "no such stream" },
+  BAD_STREAM_ID: { status: 400, close: 4400, retryable: false, text: "stream ids are 1-64 characters of A-Z a-z 0-9 _ -" },
+  BROADCASTER_EXISTS: { status: 409, close: 4409, retryable: true, text: "the stream already has a broadcaster" },
+  UNSUPPORTED_FORMAT: { status: 415, close: 4415, retryable: false, text: "the audio format is not supported" },
+  ENCODER_FAILED: { status: 502, close: 4502, retryable: true, text: "the encoder (ffmpeg) failed and could not be restarted" },
+  START_TIMEOUT: { status: 408, close: 4408, retryable: true, text: "no stream.start within the allowed time" },
+  SLOW_LISTENER: { status: 503, close: 4503, retryable: true, text: "the listener did not keep up and passed the backpressure limit" },
+  NODE_SHUTTING_DOWN: { status: 503, close: 1001, retryable: true, text: "the node is shutting down" },
+  INTERNAL: { status: 500, close: 1011, retryable: true, text: "unexpected server error" },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** A catalogued error. `code` is the stable string; `status` the HTTP status. */
+export class VezaError extends Errors.MoleculerError {
+  constructor(code: ErrorCode, message?: string, data?: Record<string, unknown>) {
+    const spec: ErrorSpec = ERROR_CATALOGUE[code];
+    super(message ?? spec.text, spec.status, code, data);
+    this.retryable = spec.retryable;
+  }
+
+  /** The stable catalogue code, e.g. `BROADCASTER_EXISTS`. */
+  get errorCode(): ErrorCode {
+    return this.type as ErrorCode;
+  }
+}
+
+/** Whether `code` is a catalogue code. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.prototype.hasOwnProperty.call(ERROR_CATALOGUE, code);
+}
+
+/**
+ * The catalogue code of any thrown value: a VezaError's own, one that came back over the network
+ * (a MoleculerError whose `type` is in the catalogue), `BAD_FRAME` for a WireError, else INTERNAL.
+ */
+export function errorCodeOf(err: unknown): ErrorCode {
+  if (err && typeof err === "object") {
+    const type = (err as { type?: unknown }).type;
+    if (isErrorCode(type)) return type;
+    if ((err as { name?: unknown }).name === "WireError") return "BAD_FRAME";
+    if ((err as { name?: unknown }).name === "ValidationError") return "BAD_REQUEST";
+  }
+  return "INTERNAL";
+}
+
+/** WebSocket close code for a catalogue code. */
+export function closeCodeOf(code: ErrorCode): number {
+  return ERROR_CATALOGUE[code].close;
+}

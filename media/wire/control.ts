@@ -1,0 +1,106 @@
+/**
+ * Text (JSON) messages of the WebSocket protocol, documented in docs/protocol.md. Client-to-server
+ * messages are validated with zod schemas here; server-to-client messages are typed here so the
+ * gateway, the CLI and the browser client share one definition.
+ */
+import { z } from "zod";
+
+/** Container or codec a broadcaster may send. `opus` means binary audio.data messages. */
+export const INGEST_FORMATS = ["opus", "ogg", "webm", "mp3", "wav", "pcm_s16le"] as const;
+export type IngestFormat = (typeof INGEST_FORMATS)[number];
+
+/** Stream ids: 1-64 of A-Z a-z 0-9 _ - (safe as URL segment, NATS token and uWS topic). */
+export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const metadata = z.record(z.string().max(64), z.string().max(1024)).refine((m) => Object.keys(m).length <= 32, "at most 32 metadata keys");
+
+/** Broadcaster → server: first message on /ws/publish/:streamId. */
+export const StreamStartMessage = z
+  .object({
+    type: z.literal("stream.start"),
+    format: z.enum(INGEST_FORMATS),
+    title: z.string().max(256).optional(),
+    /** Input sample rate in Hz, required for pcm_s16le. */
+    sampleRate: z.number().int().min(8_000).max(192_000).optional(),
+    /** Input channel count, required for pcm_s16le; for opus, the channels of the packets (default 2). */
+    channels: z.number().int().min(1).max(2).optional(),
+    metadata: metadata.optional(),
+  })
+  .refine((m) => m.format !== "pcm_s16le" || (m.sampleRate !== undefined && m.channels !== undefined), {
+    message: "pcm_s16le needs sampleRate and channels",
+  });
+
+/** Broadcaster → server: now-playing metadata, at any time after stream.start. */
+export const StreamMetadataMessage = z.object({
+  type: z.literal("stream.metadata"),
+  title: z.string().max(256).optional(),
+  metadata: metadata.optional(),
+});
+
+/** Broadcaster → server: end the stream (state becomes `ended`). */
+export const StreamStopMessage = z.object({ type: z.literal("stream.stop") });
+
+export const BroadcasterMessage = z.union([StreamStartMessage, StreamMetadataMessage, StreamStopMessage]);
+export type BroadcasterMessage = z.infer<typeof BroadcasterMessage>;
+export type StreamStart = z.infer<typeof StreamStartMessage>;
+
+/** Lifecycle state of a stream. */
+export type StreamState = "offline" | "live" | "ended";
+
+/** Public view of a stream: GET /api/streams/:id, stream.status messages and events. */
+export interface StreamInfo {
+  streamId: string;
+  state: StreamState;
+  title: string;
+  metadata: Record<string, string>;
+  /** Ingest format of the current or last broadcaster; null before the first one. */
+  format: IngestFormat | null;
+  /** Listeners on all gateways. */
+  listeners: number;
+  /** ISO 8601 time the current broadcast went live; null when not live. */
+  startedAt: string | null;
+  /** Frames stamped since the stream was created (all broadcasts). */
+  frames: number;
+  /** Media time of the next frame, samples at 48 kHz. */
+  mediaTime: number;
+  /** Node that owns the stream actor. */
+  owner: string;
+}
+
+/** Server → listener, first message: what the binary frames will carry. */
+export interface HelloMessage {
+  type: "hello";
+  protocolVersion: number;
+  sessionId: string;
+  streamId: string;
+  codec: "opus";
+  /** Hz; always 48000 (RFC 7587 §4.1). */
+  sampleRate: number;
+  channels: number;
+  frameDurationMs: number;
+  rendition: number;
+}
+
+export interface StatusMessage extends StreamInfo {
+  type: "stream.status";
+}
+
+export interface MetadataMessage {
+  type: "stream.metadata";
+  streamId: string;
+  title: string;
+  metadata: Record<string, string>;
+}
+
+export interface StartedMessage extends StreamInfo {
+  type: "stream.started";
+  sessionId: string;
+}
+
+export interface ErrorMessage {
+  type: "error";
+  code: string;
+  message: string;
+}
+
+export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage;
