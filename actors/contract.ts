@@ -1,0 +1,112 @@
+/**
+ * The actor contract: every Moleculer action with its params schema (zod, the one source of both
+ * validation and types) and result type, and every event with its payload. {@link call} and
+ * {@link emitEvent} are the only ways the code base calls actions or emits events, so a call cannot
+ * drift from its handler.
+ */
+import type { CallingOptions, Context, ServiceBroker } from "moleculer";
+import { z } from "zod";
+import { INGEST_FORMATS, STREAM_ID_PATTERN, type StreamInfo } from "../media/wire/control";
+import { VezaError } from "./errors";
+
+const streamId = z.string().regex(STREAM_ID_PATTERN);
+const metadata = z.record(z.string(), z.string());
+const broadcaster = z.object({ sessionId: z.string().min(1), nodeID: z.string().min(1) });
+
+/** Params schema of each action. */
+export const ACTION_PARAMS = {
+  /** Puts a broadcaster on air. Errors: BROADCASTER_EXISTS, UNSUPPORTED_FORMAT, ENCODER_FAILED. */
+  "stream.start": z.object({
+    streamId,
+    format: z.enum(INGEST_FORMATS),
+    title: z.string().optional(),
+    sampleRate: z.number().int().optional(),
+    channels: z.number().int().min(1).max(2).optional(),
+    metadata: metadata.optional(),
+    broadcaster,
+  }),
+  /** Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent. */
+  "stream.stop": z.object({ streamId, sessionId: z.string(), reason: z.enum(["stop", "disconnect", "error"]) }),
+  /** Updates now-playing metadata. Errors: STREAM_NOT_FOUND, NOT_STARTED (not this broadcaster). */
+  "stream.metadata": z.object({ streamId, sessionId: z.string(), title: z.string().optional(), metadata: metadata.optional() }),
+  /** One stream's public view. Errors: STREAM_NOT_FOUND. */
+  "stream.get": z.object({ streamId }),
+  /** All streams this node owns. */
+  "stream.list": z.object({}),
+  /** A gateway's count of its listeners of one stream (absolute, not a delta). */
+  "stream.listeners": z.object({ streamId, nodeID: z.string(), count: z.number().int().min(0) }),
+  /** Starts transcoding a stream's ingest into Opus. Errors: UNSUPPORTED_FORMAT, ENCODER_FAILED. */
+  "encoder.open": z.object({
+    streamId,
+    format: z.enum(INGEST_FORMATS).exclude(["opus"]),
+    sampleRate: z.number().int().optional(),
+    channels: z.number().int().min(1).max(2).optional(),
+  }),
+  /** Stops a stream's encoder; idempotent. */
+  "encoder.close": z.object({ streamId }),
+  /** Encoders running on this node (pid, restarts, frames out). */
+  "encoder.list": z.object({}),
+} as const;
+
+export interface EncoderInfo {
+  streamId: string;
+  format: string;
+  pid: number | null;
+  restarts: number;
+  framesOut: number;
+}
+
+/** Result type of each action. */
+export interface ActionResults {
+  "stream.start": StreamInfo;
+  "stream.stop": StreamInfo;
+  "stream.metadata": StreamInfo;
+  "stream.get": StreamInfo;
+  "stream.list": StreamInfo[];
+  "stream.listeners": StreamInfo;
+  "encoder.open": EncoderInfo;
+  "encoder.close": { closed: boolean };
+  "encoder.list": EncoderInfo[];
+}
+
+export type ActionName = keyof typeof ACTION_PARAMS;
+export type ActionParams<A extends ActionName> = z.infer<(typeof ACTION_PARAMS)[A]>;
+
+/** Payload of each event (all are broadcast to every node). */
+export interface EventPayloads {
+  "stream.start": StreamInfo;
+  "stream.stop": StreamInfo & { reason: "stop" | "disconnect" | "error"; sessionId: string; code?: string };
+  "stream.metadata": StreamInfo;
+  "stream.status": StreamInfo;
+  "encoder.restarted": { streamId: string; restarts: number; exitCode: number | null; signal: string | null };
+  "encoder.failed": { streamId: string; code: string; message: string };
+}
+export type EventName = keyof EventPayloads;
+
+/** Calls an action with typed params and result. */
+export function call<A extends ActionName>(
+  via: ServiceBroker | Context,
+  action: A,
+  params: ActionParams<A>,
+  opts?: CallingOptions,
+): Promise<ActionResults[A]> {
+  return via.call(action, params, opts) as Promise<ActionResults[A]>;
+}
+
+/** Broadcasts an event to every node (and every local service) with a typed payload. */
+export function emitEvent<E extends EventName>(via: ServiceBroker | Context, event: E, payload: EventPayloads[E]): void {
+  void via.broadcast(event, payload);
+}
+
+/**
+ * Parses action params with the contract's schema.
+ * @throws VezaError BAD_REQUEST listing the invalid fields.
+ */
+export function parseParams<A extends ActionName>(action: A, params: unknown): ActionParams<A> {
+  const parsed = ACTION_PARAMS[action].safeParse(params);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "params"}: ${i.message}`).join("; ");
+    throw new VezaError("BAD_REQUEST", `${action}: ${detail}`);
+  }
+  return parsed.data as ActionParams<A>;
+}

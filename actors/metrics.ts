@@ -1,0 +1,32 @@
+/**
+ * Prometheus metrics of one node (prom-client), served at GET /metrics. One registry per node, so
+ * several nodes in one process (tests) do not share counters. Names follow Prometheus conventions:
+ * `_total` counters, base units (bytes).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  /** Streams this node owns that are live. */
+  readonly streamsLive = new Gauge({ name: "veza_streams_live", help: "Streams owned by this node that are live", registers: [this.registry] });
+  /** Listener sockets open on this gateway. */
+  readonly listeners = new Gauge({ name: "veza_listeners", help: "Listener sockets open on this gateway", registers: [this.registry] });
+  /** Frames accepted from broadcasters or encoders and stamped by a stream actor. */
+  readonly framesIn = new Counter({ name: "veza_frames_in_total", help: "Audio frames stamped by stream actors on this node", registers: [this.registry] });
+  /** Frames published by this gateway, counted once per frame (not per listener). */
+  readonly framesOut = new Counter({ name: "veza_frames_out_total", help: "Audio frames fanned out by this gateway (once per frame)", registers: [this.registry] });
+  /** Frames lost, by reason: bad_frame, not_started, slow_listener. */
+  readonly framesDropped = new Counter({ name: "veza_frames_dropped_total", help: "Audio frames dropped, by reason", labelNames: ["reason"] as const, registers: [this.registry] });
+  /** Bytes written to listener sockets (frame bytes × listeners). */
+  readonly bytesOut = new Counter({ name: "veza_bytes_out_total", help: "Audio bytes sent to listeners", registers: [this.registry] });
+  /** Bytes received from broadcasters. */
+  readonly bytesIn = new Counter({ name: "veza_bytes_in_total", help: "Bytes received from broadcasters", registers: [this.registry] });
+  /** Listeners dropped for passing the backpressure limit. */
+  readonly listenersDropped = new Counter({ name: "veza_listeners_dropped_total", help: "Listeners closed for passing the backpressure limit", registers: [this.registry] });
+  /** ffmpeg restarts after a crash. */
+  readonly encoderRestarts = new Counter({ name: "veza_encoder_restarts_total", help: "Encoder (ffmpeg) restarts after a crash", registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "veza_" });
+  }
+}

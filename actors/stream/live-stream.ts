@@ -1,0 +1,151 @@
+/**
+ * One live stream's state, owned by the stream actor on the stream's owner node: lifecycle, the
+ * current broadcaster, metadata, listener counts per gateway, and the media clock that stamps every
+ * frame with a sequence number and media time. No I/O here; the service wires it to the bus.
+ */
+import { AudioFlag, writeAudioHeader } from "../../media/wire";
+import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
+import type { IngestFormat, StreamInfo } from "../../media/wire/control";
+import { VezaError } from "../errors";
+
+/** Who is on air. */
+export interface Broadcaster {
+  sessionId: string;
+  nodeID: string;
+  format: IngestFormat;
+  channels: number;
+  /** ms since the Unix epoch. */
+  startedAt: number;
+}
+
+/** Lifecycle as a discriminated union: only a live stream has a broadcaster. */
+export type Lifecycle =
+  | { state: "offline" }
+  | { state: "live"; broadcaster: Broadcaster }
+  | { state: "ended"; endedAt: number };
+
+export class LiveStream {
+  lifecycle: Lifecycle = { state: "offline" };
+  title = "";
+  metadata: Record<string, string> = {};
+  /** Format of the current or last broadcaster. */
+  format: IngestFormat | null = null;
+  /** Listener count reported by each gateway node. */
+  private readonly listenersByNode = new Map<string, number>();
+  /** Next sequence number per rendition. */
+  private readonly nextSeq = new Map<number, number>();
+  /** Media time of the next frame, samples at 48 kHz since the stream was created. */
+  mediaTime = 0;
+  /** Frames stamped (all renditions' source frames: rendition 0). */
+  frames = 0;
+  /** Set when the next frame follows a gap (new broadcaster, encoder restart). */
+  private discontinuity = true;
+  /** ms since epoch the stream last had a broadcaster or listeners; for garbage collection. */
+  lastActiveAt = Date.now();
+
+  constructor(
+    readonly streamId: string,
+    readonly owner: string,
+  ) {}
+
+  /** Listeners on all gateways. */
+  get listeners(): number {
+    let n = 0;
+    for (const count of this.listenersByNode.values()) n += count;
+    return n;
+  }
+
+  /**
+   * Puts `b` on air.
+   * @throws VezaError BROADCASTER_EXISTS when another broadcaster is live.
+   */
+  start(b: Broadcaster, title?: string, metadata?: Record<string, string>): void {
+    if (this.lifecycle.state === "live" && this.lifecycle.broadcaster.sessionId !== b.sessionId) {
+      throw new VezaError("BROADCASTER_EXISTS", `stream ${this.streamId} already has a broadcaster`, { streamId: this.streamId });
+    }
+    this.lifecycle = { state: "live", broadcaster: b };
+    this.format = b.format;
+    if (title !== undefined) this.title = title;
+    if (metadata !== undefined) this.metadata = metadata;
+    this.discontinuity = true;
+    this.touch();
+  }
+
+  /** Takes broadcaster `sessionId` off air. Returns false when it was not the one on air. */
+  stop(sessionId: string, reason: "stop" | "disconnect" | "error"): boolean {
+    if (this.lifecycle.state !== "live" || this.lifecycle.broadcaster.sessionId !== sessionId) return false;
+    this.lifecycle = reason === "stop" ? { state: "ended", endedAt: Date.now() } : { state: "offline" };
+    this.touch();
+    return true;
+  }
+
+  /** Whether `sessionId` is the broadcaster on air. */
+  isOnAir(sessionId: string): boolean {
+    return this.lifecycle.state === "live" && this.lifecycle.broadcaster.sessionId === sessionId;
+  }
+
+  /** Records a gateway's listener count; returns true when the total changed. */
+  setListeners(nodeID: string, count: number): boolean {
+    const before = this.listeners;
+    if (count === 0) this.listenersByNode.delete(nodeID);
+    else this.listenersByNode.set(nodeID, count);
+    this.touch();
+    return before !== this.listeners;
+  }
+
+  /** Forgets the listener counts of a gateway that left the cluster. */
+  dropNode(nodeID: string): boolean {
+    return this.listenersByNode.delete(nodeID);
+  }
+
+  /** Marks the next frame as following a gap (encoder restarted). */
+  markDiscontinuity(): void {
+    this.discontinuity = true;
+  }
+
+  /**
+   * Stamps an audio.data message in place with this stream's sequence number and media time, and
+   * advances the clock by the frame's duration (samples at 48 kHz). `message` must be a complete
+   * audio.data message that the caller owns.
+   */
+  stamp(message: Uint8Array, rendition: number, duration: number): Uint8Array {
+    const seq = this.nextSeq.get(rendition) ?? 0;
+    this.nextSeq.set(rendition, (seq + 1) >>> 0);
+    const flags = this.discontinuity ? AudioFlag.DISCONTINUITY : 0;
+    writeAudioHeader(message, {
+      rendition,
+      flags,
+      seq,
+      mediaTime: this.mediaTime,
+      duration,
+      packet: { length: message.length - AUDIO_HEADER_BYTES },
+    });
+    if (rendition === 0) {
+      this.mediaTime += duration;
+      this.frames++;
+      this.discontinuity = false;
+    }
+    return message;
+  }
+
+  touch(): void {
+    this.lastActiveAt = Date.now();
+  }
+
+  /** Public view (JSON-safe). */
+  info(): StreamInfo {
+    const live = this.lifecycle.state === "live" ? this.lifecycle.broadcaster : null;
+    return {
+      streamId: this.streamId,
+      state: this.lifecycle.state,
+      title: this.title,
+      metadata: this.metadata,
+      format: this.format,
+      listeners: this.listeners,
+      startedAt: live ? new Date(live.startedAt).toISOString() : null,
+      frames: this.frames,
+      mediaTime: this.mediaTime,
+      owner: this.owner,
+    };
+  }
+}

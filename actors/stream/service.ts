@@ -1,0 +1,187 @@
+/**
+ * The stream actor host: one {@link LiveStream} per stream this node owns. It takes broadcasters on
+ * and off air, opens an encoder for container formats, stamps every frame with the stream's
+ * sequence number and media time and publishes it on `audio.<id>.<rendition>`, and tells every node
+ * about state changes with `stream.*` events.
+ */
+import type { Context, ServiceSchema } from "moleculer";
+import { opusPacketInfo } from "../../media/opus/packet";
+import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
+import type { StreamInfo } from "../../media/wire/control";
+import { subjects } from "../../transports";
+import { call, emitEvent, parseParams, type EventPayloads } from "../contract";
+import { VezaError } from "../errors";
+import type { NodeContext } from "../node-context";
+import { LiveStream } from "./live-stream";
+
+/** A stream with no broadcaster and no listeners is forgotten after this long (ms). */
+const IDLE_FORGET_MS = 60_000;
+/** Listener-count-only status updates go out at most this often per stream (ms). */
+const STATUS_INTERVAL_MS = 250;
+
+export function streamService(node: NodeContext): ServiceSchema {
+  const streams = new Map<string, LiveStream>();
+  /** Unsubscribe functions of each stream's audio input (ingest or encoded subject). */
+  const inputs = new Map<string, () => void>();
+  const statusTimers = new Map<string, NodeJS.Timeout>();
+  let gcTimer: NodeJS.Timeout | null = null;
+
+  return {
+    name: "stream",
+    actions: {
+      async start(ctx: Context) {
+        const p = parseParams("stream.start", ctx.params);
+        const stream = getOrCreate(p.streamId, this.broker.nodeID);
+        stream.start(
+          { sessionId: p.broadcaster.sessionId, nodeID: p.broadcaster.nodeID, format: p.format, channels: p.channels ?? 2, startedAt: Date.now() },
+          p.title,
+          p.metadata,
+        );
+        closeInput(p.streamId);
+        try {
+          if (p.format === "opus") {
+            inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(stream, m, true)));
+          } else {
+            inputs.set(p.streamId, node.bus.subscribe(subjects.encoded(p.streamId, 0), (m) => onFrame(stream, m, false)));
+            await call(ctx, "encoder.open", { streamId: p.streamId, format: p.format, sampleRate: p.sampleRate, channels: p.channels }, { nodeID: this.broker.nodeID });
+          }
+        } catch (err) {
+          closeInput(p.streamId);
+          stream.stop(p.broadcaster.sessionId, "error");
+          throw err;
+        }
+        node.metrics.streamsLive.set(liveCount());
+        const info = stream.info();
+        node.log.info({ streamId: p.streamId, format: p.format, broadcaster: p.broadcaster.sessionId }, "stream live");
+        emitEvent(this.broker, "stream.start", info);
+        emitEvent(this.broker, "stream.status", info);
+        return info;
+      },
+
+      async stop(ctx: Context) {
+        const p = parseParams("stream.stop", ctx.params);
+        const stream = streams.get(p.streamId);
+        if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
+        await takeOffAir(this.broker, stream, p.sessionId, p.reason);
+        return stream.info();
+      },
+
+      metadata(ctx: Context) {
+        const p = parseParams("stream.metadata", ctx.params);
+        const stream = streams.get(p.streamId);
+        if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
+        if (!stream.isOnAir(p.sessionId)) throw new VezaError("NOT_STARTED", "only the broadcaster on air may set metadata");
+        if (p.title !== undefined) stream.title = p.title;
+        if (p.metadata !== undefined) stream.metadata = p.metadata;
+        const info = stream.info();
+        emitEvent(this.broker, "stream.metadata", info);
+        return info;
+      },
+
+      get(ctx: Context) {
+        const p = parseParams("stream.get", ctx.params);
+        const stream = streams.get(p.streamId);
+        if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
+        return stream.info();
+      },
+
+      list() {
+        return [...streams.values()].map((s) => s.info());
+      },
+
+      listeners(ctx: Context) {
+        const p = parseParams("stream.listeners", ctx.params);
+        const stream = getOrCreate(p.streamId, this.broker.nodeID);
+        if (stream.setListeners(p.nodeID, p.count)) scheduleStatus(this.broker, stream);
+        return stream.info();
+      },
+    },
+
+    events: {
+      "encoder.restarted"(ctx: Context<EventPayloads["encoder.restarted"]>) {
+        streams.get(ctx.params.streamId)?.markDiscontinuity();
+      },
+      async "encoder.failed"(ctx: Context<EventPayloads["encoder.failed"]>) {
+        const stream = streams.get(ctx.params.streamId);
+        if (stream?.lifecycle.state === "live") {
+          await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "error", ctx.params.code);
+        }
+      },
+      "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+        for (const stream of streams.values()) if (stream.dropNode(ctx.params.node.id)) scheduleStatus(this.broker, stream);
+      },
+    },
+
+    started() {
+      gcTimer = setInterval(() => {
+        const now = Date.now();
+        for (const [id, s] of streams) {
+          if (s.lifecycle.state !== "live" && s.listeners === 0 && now - s.lastActiveAt > IDLE_FORGET_MS) streams.delete(id);
+        }
+      }, 10_000);
+      gcTimer.unref();
+    },
+
+    async stopped() {
+      if (gcTimer) clearInterval(gcTimer);
+      for (const t of statusTimers.values()) clearTimeout(t);
+      for (const id of [...inputs.keys()]) closeInput(id);
+    },
+  };
+
+  function getOrCreate(streamId: string, owner: string): LiveStream {
+    let stream = streams.get(streamId);
+    if (!stream) streams.set(streamId, (stream = new LiveStream(streamId, owner)));
+    return stream;
+  }
+
+  function liveCount(): number {
+    let n = 0;
+    for (const s of streams.values()) if (s.lifecycle.state === "live") n++;
+    return n;
+  }
+
+  function closeInput(streamId: string): void {
+    inputs.get(streamId)?.();
+    inputs.delete(streamId);
+  }
+
+  /** Stamps one audio.data message (owned by us) and publishes it to listeners. */
+  function onFrame(stream: LiveStream, message: Uint8Array, fromBroadcaster: boolean): void {
+    if (stream.lifecycle.state !== "live" || message.length <= AUDIO_HEADER_BYTES) return;
+    let duration: number;
+    try {
+      // the broadcaster's own duration field is not trusted: the TOC byte says what the packet holds
+      duration = fromBroadcaster ? opusPacketInfo(message.subarray(AUDIO_HEADER_BYTES)).duration : ((message[14] ?? 0) << 8) | (message[15] ?? 0);
+    } catch {
+      node.metrics.framesDropped.inc({ reason: "bad_frame" });
+      return;
+    }
+    stream.stamp(message, 0, duration);
+    node.metrics.framesIn.inc();
+    node.bus.publish(subjects.audio(stream.streamId, 0), message);
+  }
+
+  async function takeOffAir(broker: Context["broker"], stream: LiveStream, sessionId: string, reason: "stop" | "disconnect" | "error", code?: string): Promise<void> {
+    const format = stream.format;
+    if (!stream.stop(sessionId, reason)) return;
+    closeInput(stream.streamId);
+    if (format && format !== "opus") await call(broker, "encoder.close", { streamId: stream.streamId }, { nodeID: broker.nodeID });
+    node.metrics.streamsLive.set(liveCount());
+    const info: StreamInfo = stream.info();
+    node.log.info({ streamId: stream.streamId, reason, state: info.state }, "stream off air");
+    emitEvent(broker, "stream.stop", { ...info, reason, sessionId, ...(code ? { code } : {}) });
+    emitEvent(broker, "stream.status", info);
+  }
+
+  function scheduleStatus(broker: Context["broker"], stream: LiveStream): void {
+    if (statusTimers.has(stream.streamId)) return;
+    statusTimers.set(
+      stream.streamId,
+      setTimeout(() => {
+        statusTimers.delete(stream.streamId);
+        emitEvent(broker, "stream.status", stream.info());
+      }, STATUS_INTERVAL_MS),
+    );
+  }
+}

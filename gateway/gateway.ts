@@ -1,0 +1,166 @@
+/**
+ * The gateway: one uWebSockets.js server per node for broadcasters, listeners and HTTP. Holds the
+ * node's sockets and the listener-session actors; talks to stream actors with Moleculer calls and
+ * receives audio from the media bus.
+ */
+import type { ServiceBroker } from "moleculer";
+import type { Logger } from "pino";
+import type { Config } from "../config";
+import { call } from "../actors/contract";
+import { ERROR_CATALOGUE, type ErrorCode } from "../actors/errors";
+import type { NodeMetrics } from "../actors/metrics";
+import type { StreamInfo } from "../media/wire/control";
+import type { MediaBus } from "../transports";
+import { Fanout } from "./fanout";
+import { registerHttpRoutes } from "./http-routes";
+import { registerListenRoute, type ListenerData } from "./listen-route";
+import { registerPublishRoute, type BroadcasterData } from "./publish-route";
+import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws";
+
+/** How often the backpressure sweep looks for listeners over the limit (ms). */
+const SWEEP_INTERVAL_MS = 500;
+/** Listener-count reports to the stream actor are debounced by this much (ms). */
+const REPORT_DEBOUNCE_MS = 100;
+
+export class Gateway {
+  readonly app: TemplatedApp;
+  readonly fanout: Fanout;
+  /** Listener sockets by session id (the listener-session actors of this node). */
+  readonly sessions = new Map<string, WebSocket<ListenerData>>();
+  /** Broadcaster sockets on this node, by stream id. */
+  private readonly broadcasters = new Map<string, WebSocket<BroadcasterData>>();
+  /** Latest known view of each stream, from stream.* events. */
+  readonly streamInfo = new Map<string, StreamInfo>();
+  listenerCount = 0;
+  ready = false;
+  port = 0;
+  private listenSocket: us_listen_socket | null = null;
+  private readonly uws = loadUws();
+  private readonly reportTimers = new Map<string, NodeJS.Timeout>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly broker: ServiceBroker,
+    readonly config: Config,
+    readonly bus: MediaBus,
+    readonly metrics: NodeMetrics,
+    readonly log: Logger,
+  ) {
+    this.app = this.uws.App();
+    this.fanout = new Fanout(this.app, bus, metrics);
+    registerPublishRoute(this);
+    registerListenRoute(this);
+    registerHttpRoutes(this);
+  }
+
+  /** Starts listening. @throws Error when the port cannot be bound. */
+  async listen(): Promise<number> {
+    const { host, port } = this.config;
+    await new Promise<void>((resolve, reject) => {
+      this.app.listen(host, port, (token) => {
+        if (!token) return reject(new Error(`cannot listen on ${host}:${port}`));
+        this.listenSocket = token;
+        this.port = this.uws.us_socket_local_port(token);
+        resolve();
+      });
+    });
+    this.sweepTimer = setInterval(() => this.sweepSlowListeners(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+    this.ready = true;
+    this.log.info({ host, port: this.port }, "gateway listening");
+    return this.port;
+  }
+
+  /** Stops accepting, closes every socket with 1001 (going away). */
+  close(): void {
+    this.ready = false;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const t of this.reportTimers.values()) clearTimeout(t);
+    if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    for (const ws of [...this.sessions.values()]) if (!ws.getUserData().closed) ws.end(1001, "NODE_SHUTTING_DOWN");
+    for (const ws of [...this.broadcasters.values()]) if (ws.getUserData().phase !== "closed") ws.end(1001, "NODE_SHUTTING_DOWN");
+    this.fanout.close();
+  }
+
+  /** Answers an upgrade request with the catalogue's HTTP status and a JSON error body. */
+  rejectUpgrade(res: HttpResponse, code: ErrorCode, message?: string): void {
+    const spec = ERROR_CATALOGUE[code];
+    res.cork(() => {
+      res.writeStatus(`${spec.status} ${code}`).writeHeader("content-type", "application/json").end(JSON.stringify({ error: code, message: message ?? spec.text }));
+    });
+  }
+
+  /** The status a new listener gets: the cached view, or offline with nothing known yet. */
+  statusOf(streamId: string): StreamInfo {
+    return (
+      this.streamInfo.get(streamId) ?? {
+        streamId, state: "offline", title: "", metadata: {}, format: null, listeners: this.fanout.listeners(streamId),
+        startedAt: null, frames: 0, mediaTime: 0, owner: "",
+      }
+    );
+  }
+
+  addBroadcaster(streamId: string, ws: WebSocket<BroadcasterData>): void {
+    this.broadcasters.set(streamId, ws);
+  }
+
+  removeBroadcaster(streamId: string, ws: WebSocket<BroadcasterData>): void {
+    if (this.broadcasters.get(streamId) === ws) this.broadcasters.delete(streamId);
+  }
+
+  /** A stream event arrived: cache it and tell local listeners and the broadcaster. */
+  onStreamEvent(kind: "status" | "metadata" | "stop", info: StreamInfo & { code?: string }): void {
+    this.streamInfo.set(info.streamId, info);
+    if (kind === "metadata") {
+      this.fanout.publishText(info.streamId, JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }));
+      return;
+    }
+    const broadcaster = this.broadcasters.get(info.streamId);
+    if (kind === "stop") {
+      if (broadcaster && info.code && broadcaster.getUserData().phase !== "closed") {
+        const code = info.code as ErrorCode;
+        const spec = ERROR_CATALOGUE[code] ?? ERROR_CATALOGUE.INTERNAL;
+        broadcaster.getUserData().phase = "closed";
+        broadcaster.cork(() => {
+          broadcaster.send(JSON.stringify({ type: "error", code, message: spec.text }), false);
+          broadcaster.end(spec.close, code);
+        });
+      }
+      return;
+    }
+    const text = JSON.stringify({ type: "stream.status", ...info });
+    this.fanout.publishText(info.streamId, text);
+    if (broadcaster && broadcaster.getUserData().phase === "live") broadcaster.cork(() => broadcaster.send(text, false));
+  }
+
+  /** Tells the stream actor this node's listener count of `streamId` (debounced). */
+  reportListeners(streamId: string): void {
+    if (this.reportTimers.has(streamId)) return;
+    this.reportTimers.set(
+      streamId,
+      setTimeout(() => {
+        this.reportTimers.delete(streamId);
+        const count = this.fanout.listeners(streamId);
+        call(this.broker, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count }).catch((err: unknown) =>
+          this.log.warn({ err, streamId }, "listener count report failed"),
+        );
+      }, REPORT_DEBOUNCE_MS),
+    );
+  }
+
+  /** Closes (4503) listeners whose queued bytes passed the backpressure limit; uWS skipped them meanwhile. */
+  private sweepSlowListeners(): void {
+    const limit = this.config.maxBackpressureBytes;
+    for (const ws of this.sessions.values()) {
+      const data = ws.getUserData();
+      if (data.closed || data.slow || ws.getBufferedAmount() < limit) continue;
+      data.slow = true;
+      this.metrics.listenersDropped.inc();
+      this.metrics.framesDropped.inc({ reason: "slow_listener" });
+      this.log.info({ sessionId: data.session?.sessionId, streamId: data.streamId, buffered: ws.getBufferedAmount() }, "dropping slow listener");
+      // the close frame queues behind the backlog, so cut the connection rather than wait for it
+      ws.close();
+    }
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * ws://HOST/ws/listen/:streamId — listener sockets. On open: a `hello` text message, the stream's
+ * status (and metadata when known), then binary audio.data frames from the live edge on. A listener
+ * that passes the backpressure limit is skipped by uWS, then closed (4503) by the gateway's sweep.
+ */
+import { randomUUID } from "node:crypto";
+import { ListenerSession } from "../actors/listener/listener-session";
+import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../media/wire/constants";
+import { STREAM_ID_PATTERN, type HelloMessage } from "../media/wire/control";
+import type { Gateway } from "./gateway";
+
+export interface ListenerData {
+  kind: "listener";
+  session: ListenerSession | null;
+  streamId: string;
+  closed: boolean;
+  /** Set by the gateway's backpressure sweep before it closes the socket. */
+  slow: boolean;
+}
+
+export function registerListenRoute(gw: Gateway): void {
+  const { app, config } = gw;
+  app.ws<ListenerData>("/ws/listen/:streamId", {
+    maxPayloadLength: 4 * 1024,
+    maxBackpressure: config.maxBackpressureBytes,
+    // uWS skips a socket over the limit; the gateway's sweep then closes it with 4503 and counts it
+    // (uWS's own closeOnBackpressureLimit reports 1006, indistinguishable from a vanished client)
+    closeOnBackpressureLimit: 0,
+    idleTimeout: 60,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      const streamId = req.getParameter(0) ?? "";
+      const key = req.getHeader("sec-websocket-key");
+      const protocol = req.getHeader("sec-websocket-protocol");
+      const extensions = req.getHeader("sec-websocket-extensions");
+      if (!STREAM_ID_PATTERN.test(streamId)) {
+        gw.rejectUpgrade(res, "BAD_STREAM_ID");
+        return;
+      }
+      if (gw.listenerCount >= config.maxListeners) {
+        gw.rejectUpgrade(res, "NODE_SHUTTING_DOWN", "this gateway is full");
+        return;
+      }
+      res.upgrade<ListenerData>({ kind: "listener", session: null, streamId, closed: false, slow: false }, key, protocol, extensions, context);
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      const session = new ListenerSession(randomUUID(), data.streamId, Date.now(), gw.fanout.framesPublished(data.streamId));
+      data.session = session;
+      gw.sessions.set(session.sessionId, ws);
+      const hello: HelloMessage = {
+        type: "hello",
+        protocolVersion: PROTOCOL_VERSION,
+        sessionId: session.sessionId,
+        streamId: data.streamId,
+        codec: "opus",
+        sampleRate: MEDIA_CLOCK_HZ,
+        channels: 2,
+        frameDurationMs: (DEFAULT_FRAME_SAMPLES * 1000) / MEDIA_CLOCK_HZ,
+        rendition: 0,
+      };
+      ws.cork(() => {
+        ws.send(JSON.stringify(hello), false);
+        ws.send(JSON.stringify({ type: "stream.status", ...gw.statusOf(data.streamId) }), false);
+        const info = gw.streamInfo.get(data.streamId);
+        if (info && (info.title || Object.keys(info.metadata).length)) {
+          ws.send(JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }), false);
+        }
+      });
+      ws.subscribe(`s/${data.streamId}`);
+      gw.fanout.join(data.streamId);
+      gw.listenerCount++;
+      gw.reportListeners(data.streamId);
+    },
+    message: () => {
+      // listeners send nothing yet (clock sync will come here); ignored, never fatal
+    },
+    close: (ws, code) => {
+      const data = ws.getUserData();
+      data.closed = true;
+      const session = data.session;
+      if (!session) return;
+      const published = gw.fanout.framesPublished(data.streamId);
+      if (data.slow) session.framesDropped++;
+      session.end(published);
+      gw.sessions.delete(session.sessionId);
+      gw.fanout.leave(data.streamId);
+      gw.listenerCount--;
+      gw.reportListeners(data.streamId);
+      gw.log.debug({ ...session.stats(published), code }, "listener left");
+    },
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * The one place that decides how a node joins the cluster: with NATS_URL set, Moleculer uses the
+ * NATS transporter (control only: actions and events); without it there is no transporter and every
+ * actor is local. Logs go through the node's pino logger.
+ */
+import type { BrokerOptions } from "moleculer";
+import type { Logger } from "pino";
+import type { Config } from "./config";
+
+export function brokerOptions(config: Config, log: Logger): BrokerOptions {
+  return {
+    nodeID: config.nodeId,
+    namespace: "veza",
+    transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 } } : null,
+    serializer: "JSON",
+    requestTimeout: 10_000,
+    retryPolicy: { enabled: false },
+    heartbeatInterval: 2,
+    heartbeatTimeout: 6,
+    registry: { strategy: "RoundRobin", preferLocal: true },
+    logger: {
+      type: "Pino",
+      options: {
+        level: config.logLevel === "silent" ? "fatal" : config.logLevel,
+        pino: { createLogger: (level: string, bindings: Record<string, unknown>) => log.child({ mod: bindings.mod }, { level }) },
+      },
+    },
+    // the typed contract (actors/contract.ts) validates params with zod
+    validator: false,
+  };
+}
