@@ -1,0 +1,77 @@
+/**
+ * Starts a real veza-stream node as a child process (`node bin/veza-stream start`), as a user
+ * would, on a free port, and waits for its "node started" log line.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import readline from "node:readline";
+
+export const ROOT = path.resolve(__dirname, "../..");
+export const MEDIA = path.resolve(ROOT, "../shared/media");
+
+export interface NodeProcess {
+  proc: ChildProcess;
+  port: number;
+  url: string;
+  http: string;
+  /** Log lines (parsed JSON) seen so far. */
+  logs: Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
+  const proc = spawn(process.execPath, [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", "info", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = "";
+  proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start in 20 s: ${stderr}`)), 20_000);
+    readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === "node started") {
+        clearTimeout(timer);
+        resolve(Number(entry.port));
+      }
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${code}: ${stderr}`));
+    });
+  });
+  return {
+    proc,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    http: `http://127.0.0.1:${port}`,
+    logs,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resolves when `predicate` is true, polling every 20 ms. @throws after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
