@@ -26,6 +26,9 @@ export const ERROR_CATALOGUE = {
   ENCODER_FAILED: { status: 502, close: 4502, retryable: true, text: "the encoder (ffmpeg) failed and could not be restarted" },
   START_TIMEOUT: { status: 408, close: 4408, retryable: true, text: "no stream.start within the allowed time" },
   SLOW_LISTENER: { status: 503, close: 4503, retryable: true, text: "the listener did not keep up and passed the backpressure limit" },
+  STREAM_MOVED: { status: 409, close: 4409, retryable: true, text: "another live node owns the stream; retry there (data.owner)" },
+  OWNER_LOST: { status: 503, close: 1012, retryable: true, text: "the node that owned the stream left the cluster; reconnect to re-home it" },
+  NO_WORKER: { status: 503, close: 1013, retryable: true, text: "no live node runs the stream service" },
   NODE_SHUTTING_DOWN: { status: 503, close: 1001, retryable: true, text: "the node is shutting down" },
   INTERNAL: { status: 500, close: 1011, retryable: true, text: "unexpected server error" },
 } as const satisfies Record<string, ErrorSpec>;

@@ -26,6 +26,13 @@ export class NodeMetrics {
   /** ffmpeg restarts after a crash. */
   readonly encoderRestarts = new Counter({ name: "veza_encoder_restarts_total", help: "Encoder (ffmpeg) restarts after a crash", registers: [this.registry] });
 
+  /** Frames a relay received from a stream's origin over the media bus. */
+  readonly relayFramesIn = new Counter({ name: "veza_relay_frames_in_total", help: "Frames relays received from stream origins", registers: [this.registry] });
+  /** Frames missing in what relays received (sequence gaps). */
+  readonly relayGapFrames = new Counter({ name: "veza_relay_gap_frames_total", help: "Frames missing between sequence numbers relays received", registers: [this.registry] });
+  /** Media-bus reconnections of this node (NATS). */
+  readonly busReconnects = new Counter({ name: "veza_relay_reconnects_total", help: "Media bus (NATS) reconnections of this node", registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "veza_" });
   }

@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { MediaBus } from "../transports";
+import type { ClusterStore } from "./cluster/store";
 import type { NodeMetrics } from "./metrics";
+import type { StreamRelay } from "./relay/stream-relay";
 
 /** What every service of a node shares: its config, media bus, metrics and root logger. */
 export interface NodeContext {
@@ -9,6 +11,10 @@ export interface NodeContext {
   bus: MediaBus;
   metrics: NodeMetrics;
   log: Logger;
+  /** Stream leases and listener sessions: Redis in a cluster, memory on one node. */
+  store: ClusterStore;
+  /** Relays running on this node (gateway fan-outs), by stream id. */
+  relays: Map<string, StreamRelay>;
   /** Absolute path of the ffmpeg binary this node runs. */
   ffmpegPath: string;
 }

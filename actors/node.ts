@@ -9,6 +9,7 @@ import { gatewayService } from "../gateway/service";
 import { brokerOptions } from "../moleculer.config";
 import { createMediaBus } from "../transports";
 import { resolveFfmpegPath } from "../transports/ffmpeg/ffmpeg-path";
+import { createClusterStore } from "./cluster/store";
 import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
 import type { NodeContext } from "./node-context";
@@ -32,8 +33,10 @@ export function createLogger(config: Config): Logger {
  * @throws Error when uWS did not load natively, the port is taken, or NATS is unreachable.
  */
 export async function startNode(config: Config, log: Logger = createLogger(config)): Promise<RunningNode> {
-  const bus = await createMediaBus(config.natsUrl, config.nodeId, log.child({ mod: "bus" }));
-  const context: NodeContext = { config, bus, metrics: new NodeMetrics(), log, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
+  const metrics = new NodeMetrics();
+  const bus = await createMediaBus(config.natsUrl, config.nodeId, log.child({ mod: "bus" }), () => metrics.busReconnects.inc());
+  const store = createClusterStore(config.redisUrl);
+  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
   const broker = new ServiceBroker(brokerOptions(config, log));
   let port = 0;
   const roles = new Set(config.services);
@@ -44,9 +47,10 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     await broker.start();
   } catch (err) {
     await bus.close();
+    await store.close();
     throw err;
   }
-  log.info({ roles: [...roles], bus: bus.kind, port, ffmpeg: context.ffmpegPath }, "node started");
+  log.info({ roles: [...roles], bus: bus.kind, store: store.kind, port, ffmpeg: context.ffmpegPath }, "node started");
   return {
     broker,
     context,
@@ -56,6 +60,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     async stop() {
       await broker.stop();
       await bus.close();
+      await store.close();
     },
   };
 }

@@ -1,15 +1,15 @@
 /**
  * Fan-out of one node's listeners: per stream, the local listener sockets are subscribed to one uWS
- * topic, and the gateway holds one media-bus subscription to `audio.<id>.0` while it has at least
- * one listener of that stream. Each frame is published once to the topic; uWS writes it to every
+ * topic, and the gateway holds one relay (a media-bus subscription to `audio.<id>.0`) while it has
+ * at least one listener of that stream. Each frame is published once to the topic; uWS writes it to every
  * subscriber (corked) and applies each socket's backpressure limit.
  *
  * Radio mode (several frames per write, as Icecast's ~1400-byte blocks) will batch here, per topic,
  * before `app.publish`; per-listener state stays in {@link ListenerSession}.
  */
-import type { MediaBus } from "../transports";
-import { subjects } from "../transports";
 import type { NodeMetrics } from "../actors/metrics";
+import { StreamRelay } from "../actors/relay/stream-relay";
+import type { MediaBus } from "../transports";
 import type { TemplatedApp } from "./uws";
 
 /** uWS topic of a stream's listeners (audio and text messages). */
@@ -19,7 +19,7 @@ interface StreamFanout {
   listeners: number;
   /** Frames published to the topic since the first listener arrived. */
   framesPublished: number;
-  unsubscribe: () => void;
+  relay: StreamRelay | null;
 }
 
 export class Fanout {
@@ -29,6 +29,8 @@ export class Fanout {
     private readonly app: TemplatedApp,
     private readonly bus: MediaBus,
     private readonly metrics: NodeMetrics,
+    /** The node's relays by stream id, shared with the relay service. */
+    readonly relays: Map<string, StreamRelay>,
   ) {}
 
   /** Frames published so far to `streamId`'s topic on this node (0 when no listener). */
@@ -51,13 +53,14 @@ export class Fanout {
     let s = this.streams.get(streamId);
     if (!s) {
       const topic = listenTopic(streamId);
-      const entry: StreamFanout = { listeners: 0, framesPublished: 0, unsubscribe: () => undefined };
-      entry.unsubscribe = this.bus.subscribe(subjects.audio(streamId, 0), (frame) => {
+      const entry: StreamFanout = { listeners: 0, framesPublished: 0, relay: null };
+      entry.relay = new StreamRelay(this.bus, streamId, 0, this.metrics, (frame) => {
         entry.framesPublished++;
         this.metrics.framesOut.inc();
         this.metrics.bytesOut.inc(frame.length * entry.listeners);
         this.app.publish(topic, frame, true);
       });
+      this.relays.set(streamId, entry.relay);
       this.streams.set(streamId, (s = entry));
     }
     s.listeners++;
@@ -72,7 +75,8 @@ export class Fanout {
     s.listeners--;
     this.metrics.listeners.dec();
     if (s.listeners <= 0) {
-      s.unsubscribe();
+      s.relay?.close();
+      this.relays.delete(streamId);
       this.streams.delete(streamId);
       return 0;
     }
@@ -85,7 +89,10 @@ export class Fanout {
   }
 
   close(): void {
-    for (const s of this.streams.values()) s.unsubscribe();
+    for (const [id, s] of this.streams) {
+      s.relay?.close();
+      this.relays.delete(id);
+    }
     this.streams.clear();
   }
 }

@@ -6,9 +6,12 @@
 import type { ServiceBroker } from "moleculer";
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import { call } from "../actors/contract";
-import { ERROR_CATALOGUE, type ErrorCode } from "../actors/errors";
+import { Placement } from "../actors/cluster/placement";
+import type { SessionRecord } from "../actors/cluster/store";
+import { call, type ActionName, type ActionParams, type ActionResults } from "../actors/contract";
+import { ERROR_CATALOGUE, VezaError, errorCodeOf, type ErrorCode } from "../actors/errors";
 import type { NodeMetrics } from "../actors/metrics";
+import type { NodeContext } from "../actors/node-context";
 import type { StreamInfo } from "../media/wire/control";
 import type { MediaBus } from "../transports";
 import { Fanout } from "./fanout";
@@ -21,6 +24,10 @@ import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket, type us_
 const SWEEP_INTERVAL_MS = 500;
 /** Listener-count reports to the stream actor are debounced by this much (ms). */
 const REPORT_DEBOUNCE_MS = 100;
+/** Every this often (ms) the gateway re-reports all its counts (re-homed streams learn them) and saves its sessions. */
+const SYNC_INTERVAL_MS = 2000;
+/** How long a listener session can be resumed after its last save (ms). */
+const SESSION_TTL_MS = 30_000;
 
 export class Gateway {
   readonly app: TemplatedApp;
@@ -38,16 +45,25 @@ export class Gateway {
   private readonly uws = loadUws();
   private readonly reportTimers = new Map<string, NodeJS.Timeout>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  readonly placement: Placement;
+
+  readonly config: Config;
+  readonly bus: MediaBus;
+  readonly metrics: NodeMetrics;
+  readonly log: Logger;
 
   constructor(
     readonly broker: ServiceBroker,
-    readonly config: Config,
-    readonly bus: MediaBus,
-    readonly metrics: NodeMetrics,
-    readonly log: Logger,
+    readonly node: NodeContext,
   ) {
+    this.config = node.config;
+    this.bus = node.bus;
+    this.metrics = node.metrics;
+    this.log = node.log.child({ actor: "gateway" });
+    this.placement = new Placement(broker);
     this.app = this.uws.App();
-    this.fanout = new Fanout(this.app, bus, metrics);
+    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays);
     registerPublishRoute(this);
     registerListenRoute(this);
     registerHttpRoutes(this);
@@ -66,6 +82,8 @@ export class Gateway {
     });
     this.sweepTimer = setInterval(() => this.sweepSlowListeners(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
+    this.syncTimer = setInterval(() => this.sync(), SYNC_INTERVAL_MS);
+    this.syncTimer.unref();
     this.ready = true;
     this.log.info({ host, port: this.port }, "gateway listening");
     return this.port;
@@ -75,6 +93,7 @@ export class Gateway {
   close(): void {
     this.ready = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.syncTimer) clearInterval(this.syncTimer);
     for (const t of this.reportTimers.values()) clearTimeout(t);
     if (this.listenSocket) this.uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
@@ -109,9 +128,88 @@ export class Gateway {
     if (this.broadcasters.get(streamId) === ws) this.broadcasters.delete(streamId);
   }
 
+  /**
+   * Calls a stream action on the stream's owner node (placement), following one STREAM_MOVED
+   * redirect. @throws VezaError NO_WORKER when no node runs the stream service; the action's errors.
+   */
+  async callOwner<A extends ActionName>(streamId: string, action: A, params: ActionParams<A>): Promise<ActionResults[A]> {
+    const nodeID = this.placement.ownerOf(streamId);
+    if (!nodeID) throw new VezaError("NO_WORKER");
+    try {
+      return await call(this.broker, action, params, { nodeID });
+    } catch (err) {
+      const owner = (err as { data?: { owner?: unknown } }).data?.owner;
+      if (errorCodeOf(err) !== "STREAM_MOVED" || typeof owner !== "string") throw err;
+      this.placement.learn({ streamId, owner, state: "live" });
+      return call(this.broker, action, params, { nodeID: owner });
+    }
+  }
+
+  /** Every live node running the stream service answers `stream.list`; merged by stream id, live first. */
+  async listStreams(): Promise<StreamInfo[]> {
+    const lists = await Promise.all(this.placement.workers().map((nodeID) => call(this.broker, "stream.list", {}, { nodeID }).catch(() => [] as StreamInfo[])));
+    const byId = new Map<string, StreamInfo>();
+    for (const info of lists.flat()) {
+      const seen = byId.get(info.streamId);
+      if (!seen || (seen.state !== "live" && info.state === "live")) byId.set(info.streamId, info);
+    }
+    return [...byId.values()].sort((a, b) => a.streamId.localeCompare(b.streamId));
+  }
+
+  /** One stream's view from its owner, else from whichever node knows it. @throws STREAM_NOT_FOUND. */
+  async getStream(streamId: string): Promise<StreamInfo> {
+    try {
+      return await this.callOwner(streamId, "stream.get", { streamId });
+    } catch (err) {
+      if (errorCodeOf(err) !== "STREAM_NOT_FOUND") throw err;
+      const found = (await this.listStreams()).find((s) => s.streamId === streamId);
+      if (!found) throw err;
+      return found;
+    }
+  }
+
+  /** A node left the cluster: broadcasters whose stream it owned are told to reconnect (OWNER_LOST). */
+  onNodeLeft(nodeID: string): void {
+    const lost = new Set(this.placement.forgetNode(nodeID));
+    for (const [streamId, ws] of this.broadcasters) {
+      const data = ws.getUserData();
+      if (data.phase === "closed" || (!lost.has(streamId) && data.owner !== nodeID)) continue;
+      this.log.warn({ streamId, owner: nodeID }, "stream owner left; asking the broadcaster to reconnect");
+      data.phase = "closed";
+      const spec = ERROR_CATALOGUE.OWNER_LOST;
+      ws.cork(() => {
+        ws.send(JSON.stringify({ type: "error", code: "OWNER_LOST", message: spec.text }), false);
+        ws.end(spec.close, "OWNER_LOST");
+      });
+    }
+    for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
+  }
+
+  /** Loads a session to resume; null when unknown, expired or the store does not answer in 300 ms. */
+  async loadSession(sessionId: string): Promise<SessionRecord | null> {
+    const timeout = new Promise<null>((r) => setTimeout(() => r(null), 300).unref());
+    return Promise.race([this.node.store.loadSession(sessionId).catch(() => null), timeout]);
+  }
+
+  saveSession(record: SessionRecord): void {
+    this.node.store.saveSessions([record], SESSION_TTL_MS).catch((err: unknown) => this.log.warn({ err }, "session save failed"));
+  }
+
+  /** Periodic: re-report every stream's listener count to its owner; save all sessions for failover. */
+  private sync(): void {
+    for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
+    const records: SessionRecord[] = [];
+    for (const ws of this.sessions.values()) {
+      const d = ws.getUserData();
+      if (d.session && !d.closed) records.push(d.session.record(this.fanout.framesPublished(d.streamId)));
+    }
+    this.node.store.saveSessions(records, SESSION_TTL_MS).catch((err: unknown) => this.log.warn({ err }, "session save failed"));
+  }
+
   /** A stream event arrived: cache it and tell local listeners and the broadcaster. */
   onStreamEvent(kind: "status" | "metadata" | "stop", info: StreamInfo & { code?: string }): void {
     this.streamInfo.set(info.streamId, info);
+    this.placement.learn(info);
     if (kind === "metadata") {
       this.fanout.publishText(info.streamId, JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }));
       return;
@@ -142,7 +240,7 @@ export class Gateway {
       setTimeout(() => {
         this.reportTimers.delete(streamId);
         const count = this.fanout.listeners(streamId);
-        call(this.broker, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count }).catch((err: unknown) =>
+        this.callOwner(streamId, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count }).catch((err: unknown) =>
           this.log.warn({ err, streamId }, "listener count report failed"),
         );
       }, REPORT_DEBOUNCE_MS),

@@ -3,7 +3,6 @@
  * GET /api/streams/:id (404 JSON for unknown), GET /metrics (Prometheus text). uWS rules: copy what
  * is needed from `req` before any await, register onAborted, cork the write after the await.
  */
-import { call } from "../actors/contract";
 import { ERROR_CATALOGUE, errorCodeOf } from "../actors/errors";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
 import type { Gateway } from "./gateway";
@@ -41,12 +40,12 @@ export function registerHttpRoutes(gw: Gateway): void {
       return { status: ready ? 200 : 503, body: { ready, nodeID: gw.broker.nodeID } };
     }),
   );
-  app.get("/api/streams", (res) => respond(res, async () => ({ body: await call(gw.broker, "stream.list", {}) })));
+  app.get("/api/streams", (res) => respond(res, async () => ({ body: await gw.listStreams() })));
   app.get("/api/streams/:id", (res, req) => {
     const streamId = req.getParameter(0) ?? "";
     respond(res, async () => {
       if (!STREAM_ID_PATTERN.test(streamId)) return { status: 404, body: { error: "STREAM_NOT_FOUND", message: `no stream ${streamId}` } };
-      return { body: await call(gw.broker, "stream.get", { streamId }) };
+      return { body: await gw.getStream(streamId) };
     });
   });
   app.get("/metrics", (res) => respond(res, async () => ({ body: await gw.metrics.registry.metrics(), type: gw.metrics.registry.contentType })));

@@ -7,11 +7,14 @@ import { randomUUID } from "node:crypto";
 import { ListenerSession } from "../actors/listener/listener-session";
 import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../media/wire/constants";
 import { STREAM_ID_PATTERN, type HelloMessage } from "../media/wire/control";
+import type { SessionRecord } from "../actors/cluster/store";
 import type { Gateway } from "./gateway";
 
 export interface ListenerData {
   kind: "listener";
   session: ListenerSession | null;
+  /** Session to resume, loaded from the cluster store during the upgrade. */
+  resume: SessionRecord | null;
   streamId: string;
   closed: boolean;
   /** Set by the gateway's backpressure sweep before it closes the socket. */
@@ -29,10 +32,12 @@ export function registerListenRoute(gw: Gateway): void {
     idleTimeout: 60,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
+      // copy everything out of req before any await (uWS invalidates it)
       const streamId = req.getParameter(0) ?? "";
       const key = req.getHeader("sec-websocket-key");
       const protocol = req.getHeader("sec-websocket-protocol");
       const extensions = req.getHeader("sec-websocket-extensions");
+      const resumeId = new URLSearchParams(req.getQuery() ?? "").get("session");
       if (!STREAM_ID_PATTERN.test(streamId)) {
         gw.rejectUpgrade(res, "BAD_STREAM_ID");
         return;
@@ -41,11 +46,23 @@ export function registerListenRoute(gw: Gateway): void {
         gw.rejectUpgrade(res, "NODE_SHUTTING_DOWN", "this gateway is full");
         return;
       }
-      res.upgrade<ListenerData>({ kind: "listener", session: null, streamId, closed: false, slow: false }, key, protocol, extensions, context);
+      const data: ListenerData = { kind: "listener", session: null, resume: null, streamId, closed: false, slow: false };
+      if (!resumeId || resumeId.length > 64) {
+        res.upgrade(data, key, protocol, extensions, context);
+        return;
+      }
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      void gw.loadSession(resumeId).then((record) => {
+        if (aborted) return;
+        if (record && record.streamId === streamId) data.resume = record;
+        res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+      });
     },
     open: (ws) => {
       const data = ws.getUserData();
-      const session = new ListenerSession(randomUUID(), data.streamId, Date.now(), gw.fanout.framesPublished(data.streamId));
+      const carried = data.resume;
+      const session = new ListenerSession(carried?.sessionId ?? randomUUID(), data.streamId, carried?.connectedAt ?? Date.now(), gw.fanout.framesPublished(data.streamId), carried ?? undefined);
       data.session = session;
       gw.sessions.set(session.sessionId, ws);
       const hello: HelloMessage = {
@@ -58,6 +75,8 @@ export function registerListenRoute(gw: Gateway): void {
         channels: 2,
         frameDurationMs: (DEFAULT_FRAME_SAMPLES * 1000) / MEDIA_CLOCK_HZ,
         rendition: 0,
+        resumed: carried !== null,
+        reconnects: session.reconnects,
       };
       ws.cork(() => {
         ws.send(JSON.stringify(hello), false);
@@ -84,6 +103,7 @@ export function registerListenRoute(gw: Gateway): void {
       if (data.slow) session.framesDropped++;
       session.end(published);
       gw.sessions.delete(session.sessionId);
+      gw.saveSession(session.record(published));
       gw.fanout.leave(data.streamId);
       gw.listenerCount--;
       gw.reportListeners(data.streamId);

@@ -24,6 +24,8 @@ export interface BroadcasterData {
   sessionId: string;
   phase: Phase;
   format: IngestFormat | null;
+  /** Node that owns the stream actor, once stream.start succeeded. */
+  owner: string | null;
   /** Binary messages received while stream.start is in flight, sent on once it succeeds. */
   queued: Uint8Array[];
   startTimer: NodeJS.Timeout | null;
@@ -63,7 +65,7 @@ export function registerPublishRoute(gw: Gateway): void {
     data.format = msg.format;
     if (data.startTimer) clearTimeout(data.startTimer);
     try {
-      const info = await call(gw.broker, "stream.start", {
+      const info = await gw.callOwner(data.streamId, "stream.start", {
         streamId: data.streamId,
         format: msg.format,
         title: msg.title,
@@ -73,10 +75,12 @@ export function registerPublishRoute(gw: Gateway): void {
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID },
       });
       if ((data.phase as Phase) === "closed") {
-        await call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect" });
+        await call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect" }, { nodeID: info.owner });
         return;
       }
       data.phase = "live";
+      data.owner = info.owner;
+      gw.placement.learn(info);
       gw.addBroadcaster(data.streamId, ws);
       const started: StartedMessage = { type: "stream.started", sessionId: data.sessionId, ...info };
       ws.cork(() => ws.send(JSON.stringify(started), false));
@@ -114,7 +118,7 @@ export function registerPublishRoute(gw: Gateway): void {
       return;
     }
     if (msg.type === "stream.metadata") {
-      call(gw.broker, "stream.metadata", { streamId: data.streamId, sessionId: data.sessionId, title: msg.title, metadata: msg.metadata }).catch((err: unknown) => {
+      call(gw.broker, "stream.metadata", { streamId: data.streamId, sessionId: data.sessionId, title: msg.title, metadata: msg.metadata }, { nodeID: data.owner ?? undefined }).catch((err: unknown) => {
         if (data.phase !== "closed") sendError(ws, errorCodeOf(err), err instanceof Error ? err.message : "metadata refused");
       });
       return;
@@ -123,7 +127,7 @@ export function registerPublishRoute(gw: Gateway): void {
     data.phase = "closed";
     gw.removeBroadcaster(data.streamId, ws);
     ws.end(1000, "stream.stop");
-    void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "stop" }).catch((err: unknown) => gw.log.warn({ err }, "stream.stop failed"));
+    void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "stop" }, { nodeID: data.owner ?? undefined }).catch((err: unknown) => gw.log.warn({ err }, "stream.stop failed"));
   };
 
   const onBinary = (ws: WebSocket<BroadcasterData>, bytes: ArrayBuffer): void => {
@@ -167,7 +171,7 @@ export function registerPublishRoute(gw: Gateway): void {
         gw.rejectUpgrade(res, "BAD_STREAM_ID");
         return;
       }
-      const data: BroadcasterData = { kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, queued: [], startTimer: null, lastErrorAt: 0 };
+      const data: BroadcasterData = { kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, owner: null, queued: [], startTimer: null, lastErrorAt: 0 };
       res.upgrade(data, key, protocol, extensions, context);
     },
     open: (ws) => {
@@ -187,13 +191,13 @@ export function registerPublishRoute(gw: Gateway): void {
     },
     close: (ws, code) => {
       const data = ws.getUserData();
-      const wasOnAir = data.phase === "live" || data.phase === "starting";
+      const wasOnAir = data.phase === "live";
       data.phase = "closed";
       if (data.startTimer) clearTimeout(data.startTimer);
       gw.removeBroadcaster(data.streamId, ws);
       gw.log.info({ streamId: data.streamId, sessionId: data.sessionId, code }, "broadcaster left");
       if (wasOnAir) {
-        void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect" }).catch((err: unknown) =>
+        void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect" }, { nodeID: data.owner ?? undefined }).catch((err: unknown) =>
           gw.log.warn({ err, streamId: data.streamId }, "stream.stop after disconnect failed"),
         );
       }

@@ -42,9 +42,12 @@ export function gatewayService(node: NodeContext, onListening: (port: number) =>
       "stream.stop"(ctx: Context<EventPayloads["stream.stop"]>) {
         gw?.onStreamEvent("stop", ctx.params);
       },
+      "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+        gw?.onNodeLeft(ctx.params.node.id);
+      },
     },
     async started() {
-      gw = new Gateway(this.broker, node.config, node.bus, node.metrics, node.log.child({ actor: "gateway" }));
+      gw = new Gateway(this.broker, node);
       onListening(await gw.listen());
     },
     stopped() {

@@ -12,8 +12,8 @@ export type { MediaBus, BusHandler } from "./bus/media-bus";
 export { subjects } from "./bus/media-bus";
 
 /** @throws Error for an unknown scheme; the NATS connection error when unreachable. */
-export async function createMediaBus(url: string | undefined, nodeId: string, log: Logger): Promise<MediaBus> {
+export async function createMediaBus(url: string | undefined, nodeId: string, log: Logger, onReconnect: () => void = () => undefined): Promise<MediaBus> {
   if (!url) return new LocalBus(log);
-  if (url.startsWith("nats://")) return NatsBus.connect(url, nodeId, log);
+  if (url.startsWith("nats://")) return NatsBus.connect(url, nodeId, log, onReconnect);
   throw new Error(`no media bus for ${url}`);
 }

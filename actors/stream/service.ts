@@ -9,6 +9,7 @@ import { opusPacketInfo } from "../../media/opus/packet";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { StreamInfo } from "../../media/wire/control";
 import { subjects } from "../../transports";
+import { isNodeAlive } from "../cluster/placement";
 import { call, emitEvent, parseParams, type EventPayloads } from "../contract";
 import { VezaError } from "../errors";
 import type { NodeContext } from "../node-context";
@@ -18,6 +19,8 @@ import { LiveStream } from "./live-stream";
 const IDLE_FORGET_MS = 60_000;
 /** Listener-count-only status updates go out at most this often per stream (ms). */
 const STATUS_INTERVAL_MS = 250;
+/** Ownership lease of a live stream (ms), renewed every third of it. */
+const LEASE_TTL_MS = 3000;
 
 export function streamService(node: NodeContext): ServiceSchema {
   const streams = new Map<string, LiveStream>();
@@ -25,13 +28,18 @@ export function streamService(node: NodeContext): ServiceSchema {
   const inputs = new Map<string, () => void>();
   const statusTimers = new Map<string, NodeJS.Timeout>();
   let gcTimer: NodeJS.Timeout | null = null;
+  let leaseTimer: NodeJS.Timeout | null = null;
 
   return {
     name: "stream",
     actions: {
       async start(ctx: Context) {
         const p = parseParams("stream.start", ctx.params);
-        const stream = getOrCreate(p.streamId, this.broker.nodeID);
+        const me = this.broker.nodeID;
+        const holder = await node.store.claimOwner(p.streamId, me, (id) => isNodeAlive(this.broker, id), LEASE_TTL_MS);
+        if (holder !== me) throw new VezaError("STREAM_MOVED", `stream ${p.streamId} is owned by ${holder}`, { owner: holder });
+        const stream = getOrCreate(p.streamId, me);
+        // throws BROADCASTER_EXISTS before anything of the broadcaster on air is touched
         stream.start(
           { sessionId: p.broadcaster.sessionId, nodeID: p.broadcaster.nodeID, format: p.format, channels: p.channels ?? 2, startedAt: Date.now() },
           p.title,
@@ -48,6 +56,7 @@ export function streamService(node: NodeContext): ServiceSchema {
         } catch (err) {
           closeInput(p.streamId);
           stream.stop(p.broadcaster.sessionId, "error");
+          if (stream.lifecycle.state !== "live") await node.store.releaseOwner(p.streamId, me);
           throw err;
         }
         node.metrics.streamsLive.set(liveCount());
@@ -120,10 +129,13 @@ export function streamService(node: NodeContext): ServiceSchema {
         }
       }, 10_000);
       gcTimer.unref();
+      leaseTimer = setInterval(() => void renewLeases(this.broker), LEASE_TTL_MS / 3);
+      leaseTimer.unref();
     },
 
     async stopped() {
       if (gcTimer) clearInterval(gcTimer);
+      if (leaseTimer) clearInterval(leaseTimer);
       for (const t of statusTimers.values()) clearTimeout(t);
       for (const id of [...inputs.keys()]) closeInput(id);
     },
@@ -166,12 +178,26 @@ export function streamService(node: NodeContext): ServiceSchema {
     const format = stream.format;
     if (!stream.stop(sessionId, reason)) return;
     closeInput(stream.streamId);
+    await node.store.releaseOwner(stream.streamId, broker.nodeID).catch((err: unknown) => node.log.warn({ err, streamId: stream.streamId }, "lease release failed"));
     if (format && format !== "opus") await call(broker, "encoder.close", { streamId: stream.streamId }, { nodeID: broker.nodeID });
     node.metrics.streamsLive.set(liveCount());
     const info: StreamInfo = stream.info();
     node.log.info({ streamId: stream.streamId, reason, state: info.state }, "stream off air");
     emitEvent(broker, "stream.stop", { ...info, reason, sessionId, ...(code ? { code } : {}) });
     emitEvent(broker, "stream.status", info);
+  }
+
+  /** Renews the lease of every live stream; one that was lost (taken over) goes off air. */
+  async function renewLeases(broker: Context["broker"]): Promise<void> {
+    for (const stream of streams.values()) {
+      if (stream.lifecycle.state !== "live") continue;
+      const sessionId = stream.lifecycle.broadcaster.sessionId;
+      const held = await node.store.renewOwner(stream.streamId, broker.nodeID, LEASE_TTL_MS).catch((err: unknown) => {
+        node.log.warn({ err, streamId: stream.streamId }, "lease renewal failed");
+        return true; // the store is unreachable: keep serving, the lease holds until its TTL
+      });
+      if (!held) await takeOffAir(broker, stream, sessionId, "error", "OWNER_LOST");
+    }
   }
 
   function scheduleStatus(broker: Context["broker"], stream: LiveStream): void {

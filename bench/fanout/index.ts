@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { ROOT } from "./children";
+import { buildReferenceRelay, ROOT } from "./children";
 import { encodeOpusLoop } from "./opus-source";
 import { formatTable } from "./report";
 import { runTarget, type RunOptions, type TargetResult, type TargetSpec } from "./run-target";
@@ -19,6 +19,8 @@ const USAGE = `usage: tsx bench/fanout/index.ts [options]
   --listeners N         listeners (default 2000)
   --seconds D           measured window, s (default 20)
   --warmup S            warm-up after the listeners connect, s (default 2)
+  --settle S            broadcast without listeners before the first RSS reading, s (default 10:
+                        V8 returns startup garbage about 8 s after start)
   --batch B             listeners connected at a time (default 200)
   --target LIST         comma-separated: veza, reference (default veza,reference)
   --server-cmd CMD      command for the veza target, {port} is replaced
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     listeners: { type: "string", default: "2000" },
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "2" },
+    settle: { type: "string", default: "10" },
     batch: { type: "string", default: "200" },
     target: { type: "string", default: "veza,reference" },
     "server-cmd": { type: "string", default: `${process.execPath} bin/veza-stream start --port {port} --log-level warn` },
@@ -53,6 +56,8 @@ function positive(name: string, text: string | undefined, max: number): number {
   return n;
 }
 
+let relay: { file: string; nodePath: string } | undefined;
+
 function targets(list: string): TargetSpec[] {
   const names = list.split(",").map((s) => s.trim()).filter(Boolean);
   const specs = names.map((name): TargetSpec => {
@@ -60,7 +65,8 @@ function targets(list: string): TargetSpec[] {
       return { name: "veza-stream", command: values["server-cmd"] as string, ready: values.ready === "tcp" ? "tcp" : "http" };
     }
     if (name === "reference") {
-      return { name: "reference (uWS relay)", command: `${process.execPath} --import tsx bench/fanout/reference-relay.ts --port {port}`, ready: "tcp" };
+      relay ??= buildReferenceRelay();
+      return { name: "reference (uWS relay)", command: `${process.execPath} ${relay.file} --port {port}`, ready: "tcp", env: { NODE_PATH: relay.nodePath } };
     }
     console.error(`unknown target "${name}" (known: veza, reference)\n${USAGE}`);
     process.exit(2);
@@ -78,6 +84,7 @@ async function main(): Promise<void> {
     listeners: Math.floor(positive("listeners", values.listeners, 50_000)),
     seconds: positive("seconds", values.seconds, 600),
     warmupSec: positive("warmup", values.warmup, 60),
+    settleSec: positive("settle", values.settle, 120),
     batch: Math.floor(positive("batch", values.batch, 5_000)),
     streamId: `bench${process.pid}`,
     pin: values.pin ?? false,
@@ -94,12 +101,16 @@ async function main(): Promise<void> {
   }
 
   // Bound the whole run: start + connect + warm-up + window + teardown per target.
-  const perTargetSec = 60 + 30 + opts.listeners * 0.02 + opts.warmupSec + opts.seconds + 30;
+  const perTargetSec = 60 + 30 + opts.settleSec + opts.listeners * 0.02 + opts.warmupSec + opts.seconds + 30;
   setTimeout(() => {
     console.error(`fanout: run exceeded ${Math.round(perTargetSec * specs.length)} s, aborting`);
     process.exit(1);
   }, perTargetSec * specs.length * 1000).unref();
 
+  const loadavg = os.loadavg();
+  if ((loadavg[0] ?? 0) > 0.3) {
+    console.error(`fanout: warning: load average ${loadavg.map((l) => l.toFixed(2)).join(" ")}; other work on this machine will skew CPU and latency`);
+  }
   const media = values.media as string;
   const loop = await encodeOpusLoop(media, { startSec: 30, seconds: 10, bitrate: 128_000 });
   console.error(
@@ -119,7 +130,7 @@ async function main(): Promise<void> {
   if (values.json) {
     const out = {
       date: new Date().toISOString(),
-      host: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "?", memBytes: os.totalmem(), node: process.version, kernel: os.release() },
+      host: { loadavgAtStart: loadavg, cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "?", memBytes: os.totalmem(), node: process.version, kernel: os.release() },
       options: { ...opts, media, packets: loop.packets.length, packetBytes: loop.sizes },
       cwd: ROOT,
       results,

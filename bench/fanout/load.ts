@@ -6,6 +6,7 @@
  * A listener counts a frame when the broadcaster sent it inside the measured window and it
  * arrives before the grace period after the window ends; its latency is read time − send time.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Broadcaster } from "./broadcaster";
 import { LatencyHistogram } from "./histogram";
 import { packetKey } from "./opus-source";
@@ -27,15 +28,22 @@ class Measurement {
   seqGaps = 0;
   maxSendLateMs = 0;
   readonly latency = new LatencyHistogram();
+  /** Latency of the first listener to receive each frame: the server's own delay, without the fan-out spread. */
+  readonly firstLatency = new LatencyHistogram();
+  /** Whether the frame at each loop index has reached a listener since it was last sent. */
+  readonly reached: Uint8Array;
+  binaryMessages = 0;
   readonly closes: Record<string, { count: number; reason: string }> = {};
 
   constructor(packets: readonly Buffer[]) {
     packets.forEach((p, i) => this.indexOfKey.set(packetKey(p, 0, p.length), i));
     this.sentAt = new Float64Array(packets.length).fill(-Infinity);
+    this.reached = new Uint8Array(packets.length);
   }
 
   onSent(index: number, atMs: number, lateMs: number): void {
     this.sentAt[index] = atMs;
+    this.reached[index] = 0;
     if (atMs >= this.windowStart && atMs < this.windowEnd) {
       this.sentInWindow++;
       if (lateMs > this.maxSendLateMs) this.maxSendLateMs = lateMs;
@@ -76,6 +84,7 @@ class Listener implements WsHandlers {
 
   binary(buf: Buffer, start: number, end: number, atMs: number): void {
     const m = this.m;
+    m.binaryMessages++;
     if (end - start < 17 || buf[start] !== 1 || buf[start + 1] !== 1) {
       m.badFrames++;
       return;
@@ -95,6 +104,10 @@ class Listener implements WsHandlers {
     if (sentAt >= m.windowStart && sentAt < m.windowEnd) {
       m.received++;
       m.latency.record(atMs - sentAt);
+      if (m.reached[index] === 0) {
+        m.reached[index] = 1;
+        m.firstLatency.record(atMs - sentAt);
+      }
     }
   }
 
@@ -110,6 +123,8 @@ let broadcaster: Broadcaster | null = null;
 let init: Extract<ToLoad, { type: "init" }> | null = null;
 const listeners: Listener[] = [];
 let cpuAtStart = process.cpuUsage();
+let readsAtStart = 0;
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 
 function send(msg: FromLoad): void {
   process.send?.(msg);
@@ -163,8 +178,13 @@ function result(m: Measurement, windowMs: number, cpu: NodeJS.CpuUsage, listener
     badFrames: m.badFrames,
     seqGaps: m.seqGaps,
     latency: m.latency.summary(),
+    firstListenerLatency: m.firstLatency.summary(),
+    messagesPerRead: m.binaryMessages / Math.max(1, RawWsClient.reads - readsAtStart),
     closes: m.closes,
     loadCpuPct: ((cpu.user + cpu.system) / 1000 / windowMs) * 100,
+    loadSystemCpuPct: (cpu.system / 1000 / windowMs) * 100,
+    loadLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    loadLoopDelayMaxMs: loopDelay.max / 1e6,
     maxSendLateMs: m.maxSendLateMs,
   };
 }
@@ -190,6 +210,9 @@ async function handle(msg: ToLoad): Promise<void> {
       if (!measurement) throw new Error("window-start before init");
       listenersAtStart = listeners.filter((l) => l.client.isOpen).length;
       cpuAtStart = process.cpuUsage();
+      readsAtStart = RawWsClient.reads;
+      measurement.binaryMessages = 0;
+      loopDelay.enable();
       measurement.windowStart = performance.now();
       send({ type: "window-started" });
       return;
@@ -198,6 +221,7 @@ async function handle(msg: ToLoad): Promise<void> {
       if (!m) throw new Error("window-stop before init");
       m.windowEnd = performance.now();
       const cpu = process.cpuUsage(cpuAtStart);
+      loopDelay.disable();
       const atEnd = listeners.filter((l) => l.client.isOpen).length;
       await new Promise((r) => setTimeout(r, msg.graceMs));
       send({ type: "result", result: result(m, m.windowEnd - m.windowStart, cpu, listenersAtStart, atEnd) });

@@ -55,11 +55,21 @@ export interface LoadResult {
   badFrames: number;
   /** Sum over listeners of holes in the server-stamped sequence numbers, whole run. */
   seqGaps: number;
+  /** Receive time − send time of every frame received, over all listeners. */
   latency: LatencySummary;
+  /** The same for the first listener to receive each frame: the server's delay without the fan-out spread. */
+  firstListenerLatency: LatencySummary;
+  /** Binary messages per socket read over the window (above 1 when the server batches writes). */
+  messagesPerRead: number;
   /** Close codes seen by listeners over the whole run: code → count and first reason. */
   closes: Record<string, { count: number; reason: string }>;
-  /** CPU used by the load process over the window, % of one core. */
+  /** CPU used by the load process over the window, % of one core (user + system). */
   loadCpuPct: number;
+  /** The part of loadCpuPct spent in the kernel (socket reads and writes), % of one core. */
+  loadSystemCpuPct: number;
+  /** Event-loop delay of the load process over the window (perf_hooks, 1 ms resolution): p99 and max, ms. */
+  loadLoopDelayP99Ms: number;
+  loadLoopDelayMaxMs: number;
   /** Largest lateness of the broadcaster's send timer over the window, ms. */
   maxSendLateMs: number;
 }

@@ -4,7 +4,7 @@
  * relayed untouched with app.publish(id); listeners on /ws/listen/:id get a hello and subscribe.
  * No validation, no re-stamping, no actors: the floor veza-stream is compared against.
  *
- * Run: tsx bench/fanout/reference-relay.ts --port 9001 [--max-backpressure 262144]
+ * Run: tsx bench/fanout/reference-relay.ts --port 9001 [--max-backpressure 262144] (the gateway default)
  *      [--close-on-backpressure true|false] [--verbose]
  */
 import { parseArgs } from "node:util";
@@ -19,7 +19,7 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: "9001" },
     "max-backpressure": { type: "string", default: String(256 * 1024) },
-    "close-on-backpressure": { type: "string", default: "true" },
+    "close-on-backpressure": { type: "string", default: "false" },
     verbose: { type: "boolean", default: false },
   },
 });

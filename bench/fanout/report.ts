@@ -78,7 +78,10 @@ function details(r: TargetResult): string {
       ` of ${l.sentInWindow * l.listenersAtStart}; seq gaps ${l.seqGaps}; unmatched ${l.unmatched}; bad ${l.badFrames}`,
     `  RSS before listeners ${fmt(r.rssBeforeListenersBytes / 2 ** 20, 1)} MB, with listeners ${fmt(r.rssWithListenersBytes / 2 ** 20, 1)} MB;` +
       ` latency p90 ${fmt(l.latency.p90Ms, 2)} p99.9 ${fmt(l.latency.p999Ms, 2)} mean ${fmt(l.latency.meanMs, 2)} ms`,
-    `  load process CPU ${fmt(l.loadCpuPct, 1)} % of a core; broadcaster max send lateness ${fmt(l.maxSendLateMs, 2)} ms` +
+    `  first listener of each frame: latency p50 ${fmt(l.firstListenerLatency.p50Ms, 2)} p99 ${fmt(l.firstListenerLatency.p99Ms, 2)}` +
+      ` max ${fmt(l.firstListenerLatency.maxMs, 2)} ms; ${fmt(l.messagesPerRead, 2)} audio messages per socket read`,
+    `  load process CPU ${fmt(l.loadCpuPct, 1)} % of a core (${fmt(l.loadSystemCpuPct, 1)} % in kernel), event-loop delay p99 ${fmt(l.loadLoopDelayP99Ms, 1)}` +
+      ` max ${fmt(l.loadLoopDelayMaxMs, 1)} ms; broadcaster max send lateness ${fmt(l.maxSendLateMs, 2)} ms` +
       (closes ? `; listener closes: ${closes}` : ""),
   ].join("\n");
 }

@@ -21,6 +21,8 @@ export interface RunOptions {
   listeners: number;
   seconds: number;
   warmupSec: number;
+  /** Broadcasting without listeners before the first RSS reading, s (lets startup garbage be collected). */
+  settleSec: number;
   batch: number;
   streamId: string;
   pin: boolean;
@@ -108,7 +110,7 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
     const channel = new LoadChannel(load);
     channel.send({ type: "init", port, streamId: opts.streamId, listeners: opts.listeners, batch: opts.batch, packets, frameMs: opts.frameMs });
     await channel.next("broadcasting", 30_000);
-    await sleep(1000);
+    await sleep(opts.settleSec * 1000);
     const before = sampleTree(server.pid);
 
     channel.send({ type: "connect" });

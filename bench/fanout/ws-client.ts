@@ -44,6 +44,8 @@ export interface WsHandlers {
 
 /** One WebSocket connection to ws://host:port/path. */
 export class RawWsClient {
+  /** Socket reads by all clients of this process (for messages-per-read figures). */
+  static reads = 0;
   readonly socket: net.Socket;
   private state: "handshake" | "open" | "closed" = "handshake";
   private response = "";
@@ -99,6 +101,7 @@ export class RawWsClient {
 
   private onRead(n: number): boolean {
     const atMs = performance.now();
+    RawWsClient.reads++;
     if (this.state === "handshake") this.readHandshake(n, atMs);
     else if (this.state === "open") this.parse(READ_BUFFER, 0, n, atMs);
     return true;

@@ -79,6 +79,10 @@ export interface HelloMessage {
   channels: number;
   frameDurationMs: number;
   rendition: number;
+  /** True when `?session=` named a session that this connection resumed (stats carried over). */
+  resumed: boolean;
+  /** Times this session reconnected so far. */
+  reconnects: number;
 }
 
 export interface StatusMessage extends StreamInfo {

@@ -15,11 +15,14 @@ export class NatsBus implements MediaBus {
   ) {}
 
   /** Connects to `url` (nats://host:port). @throws the nats.js connection error when unreachable. */
-  static async connect(url: string, name: string, log: Logger): Promise<NatsBus> {
+  static async connect(url: string, name: string, log: Logger, onReconnect: () => void): Promise<NatsBus> {
     const nc = await connect({ servers: url, name: `${name}-media`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const bus = new NatsBus(url, nc, log);
     void (async () => {
-      for await (const status of nc.status()) log.info({ type: status.type, data: String(status.data) }, "media bus status");
+      for await (const status of nc.status()) {
+        log.info({ type: status.type, data: String(status.data) }, "media bus status");
+        if (status.type === "reconnect") onReconnect();
+      }
     })();
     return bus;
   }

@@ -1,0 +1,156 @@
+/**
+ * Cluster state that must outlive a node: stream-ownership leases and listener sessions. In memory
+ * on one node; in Redis (ioredis) when REDIS_URL is set, so that a listener whose gateway died can
+ * resume its session on another gateway, and two nodes never own one stream.
+ *
+ * Leases: key `veza:owner:<streamId>` = owner node id, with a TTL renewed by the owner while the
+ * stream is live. A lease held by a node that is no longer a live cluster member may be taken over
+ * (compare-and-set in a Lua script, so two claimants cannot both win).
+ */
+import Redis from "ioredis";
+
+/** Listener-session state carried across gateways. */
+export interface SessionRecord {
+  sessionId: string;
+  streamId: string;
+  /** ms since the Unix epoch of the first connection. */
+  connectedAt: number;
+  framesSent: number;
+  framesDropped: number;
+  reconnects: number;
+}
+
+export interface ClusterStore {
+  readonly kind: string;
+  /**
+   * Claims `streamId` for `nodeID` unless another node that `isAlive` holds it.
+   * Returns the holder after the call (`nodeID` when the claim succeeded).
+   */
+  claimOwner(streamId: string, nodeID: string, isAlive: (nodeID: string) => boolean, ttlMs: number): Promise<string>;
+  /** Extends `nodeID`'s lease; false when it no longer holds it. */
+  renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean>;
+  releaseOwner(streamId: string, nodeID: string): Promise<void>;
+  saveSessions(records: SessionRecord[], ttlMs: number): Promise<void>;
+  loadSession(sessionId: string): Promise<SessionRecord | null>;
+  deleteSession(sessionId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const ownerKey = (streamId: string) => `veza:owner:${streamId}`;
+const sessionKey = (sessionId: string) => `veza:session:${sessionId}`;
+
+/** One node: everything in process memory, expiry checked on read. */
+export class MemoryStore implements ClusterStore {
+  readonly kind = "memory";
+  private readonly values = new Map<string, { value: string; expiresAt: number }>();
+
+  private get(key: string): string | null {
+    const v = this.values.get(key);
+    if (!v) return null;
+    if (v.expiresAt <= Date.now()) {
+      this.values.delete(key);
+      return null;
+    }
+    return v.value;
+  }
+
+  private set(key: string, value: string, ttlMs: number): void {
+    this.values.set(key, { value, expiresAt: Date.now() + ttlMs });
+  }
+
+  async claimOwner(streamId: string, nodeID: string, isAlive: (id: string) => boolean, ttlMs: number): Promise<string> {
+    const holder = this.get(ownerKey(streamId));
+    if (holder && holder !== nodeID && isAlive(holder)) return holder;
+    this.set(ownerKey(streamId), nodeID, ttlMs);
+    return nodeID;
+  }
+
+  async renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean> {
+    if (this.get(ownerKey(streamId)) !== nodeID) return false;
+    this.set(ownerKey(streamId), nodeID, ttlMs);
+    return true;
+  }
+
+  async releaseOwner(streamId: string, nodeID: string): Promise<void> {
+    if (this.get(ownerKey(streamId)) === nodeID) this.values.delete(ownerKey(streamId));
+  }
+
+  async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {
+    for (const r of records) this.set(sessionKey(r.sessionId), JSON.stringify(r), ttlMs);
+  }
+
+  async loadSession(sessionId: string): Promise<SessionRecord | null> {
+    const v = this.get(sessionKey(sessionId));
+    return v ? (JSON.parse(v) as SessionRecord) : null;
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    this.values.delete(sessionKey(sessionId));
+  }
+
+  async close(): Promise<void> {
+    this.values.clear();
+  }
+}
+
+/** SET the key to ARGV[1] with PX ARGV[2] if it is absent, already ours, or still ARGV[3] (a dead holder). */
+const CLAIM_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] or cur == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return cur`;
+const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export class RedisStore implements ClusterStore {
+  readonly kind: string;
+  private readonly redis: Redis;
+
+  constructor(url: string) {
+    this.kind = url;
+    this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+    this.redis.on("error", () => undefined); // ioredis reconnects by itself; calls fail meanwhile
+  }
+
+  async claimOwner(streamId: string, nodeID: string, isAlive: (id: string) => boolean, ttlMs: number): Promise<string> {
+    const key = ownerKey(streamId);
+    const holder = await this.redis.get(key);
+    const deadHolder = holder && holder !== nodeID && !isAlive(holder) ? holder : "";
+    return (await this.redis.eval(CLAIM_LUA, 1, key, nodeID, String(ttlMs), deadHolder)) as string;
+  }
+
+  async renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(RENEW_LUA, 1, ownerKey(streamId), nodeID, String(ttlMs))) === 1;
+  }
+
+  async releaseOwner(streamId: string, nodeID: string): Promise<void> {
+    await this.redis.eval(RELEASE_LUA, 1, ownerKey(streamId), nodeID);
+  }
+
+  async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {
+    if (records.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const r of records) pipeline.set(sessionKey(r.sessionId), JSON.stringify(r), "PX", ttlMs);
+    await pipeline.exec();
+  }
+
+  async loadSession(sessionId: string): Promise<SessionRecord | null> {
+    const v = await this.redis.get(sessionKey(sessionId));
+    return v ? (JSON.parse(v) as SessionRecord) : null;
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    await this.redis.del(sessionKey(sessionId));
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/** Redis when a URL is given, else memory. */
+export function createClusterStore(redisUrl: string | undefined): ClusterStore {
+  return redisUrl ? new RedisStore(redisUrl) : new MemoryStore();
+}
