@@ -10,13 +10,14 @@ import type { Config } from "./config";
 export function brokerOptions(config: Config, log: Logger): BrokerOptions {
   return {
     nodeID: config.nodeId,
-    namespace: "veza",
+    namespace: config.namespace,
     transporter: config.natsUrl ? { type: "NATS", options: { url: config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 } } : null,
     serializer: "JSON",
     requestTimeout: 10_000,
     retryPolicy: { enabled: false },
-    heartbeatInterval: 2,
-    heartbeatTimeout: 6,
+    // a dead node is noticed within ~4 s (its sockets' clients notice at once: TCP closes)
+    heartbeatInterval: 1,
+    heartbeatTimeout: 4,
     registry: { strategy: "RoundRobin", preferLocal: true },
     logger: {
       type: "Pino",

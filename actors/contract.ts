@@ -24,6 +24,8 @@ export const ACTION_PARAMS = {
     channels: z.number().int().min(1).max(2).optional(),
     metadata: metadata.optional(),
     broadcaster,
+    /** Session id of the broadcaster's previous connection: taken over even if still on air. */
+    resume: z.string().optional(),
   }),
   /** Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent. */
   "stream.stop": z.object({ streamId, sessionId: z.string(), reason: z.enum(["stop", "disconnect", "error"]) }),

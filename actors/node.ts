@@ -34,8 +34,8 @@ export function createLogger(config: Config): Logger {
  */
 export async function startNode(config: Config, log: Logger = createLogger(config)): Promise<RunningNode> {
   const metrics = new NodeMetrics();
-  const bus = await createMediaBus(config.natsUrl, config.nodeId, log.child({ mod: "bus" }), () => metrics.busReconnects.inc());
-  const store = createClusterStore(config.redisUrl);
+  const bus = await createMediaBus(config.natsUrl, config.nodeId, config.namespace, log.child({ mod: "bus" }), () => metrics.busReconnects.inc());
+  const store = createClusterStore(config.redisUrl, config.namespace);
   const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
   const broker = new ServiceBroker(brokerOptions(config, log));
   let port = 0;

@@ -58,15 +58,16 @@ program
   .command("broadcast <input>")
   .description("push a file (or - for stdin) to a stream in real time")
   .requiredOption("--stream <id>", "stream id")
-  .option("--url <url>", "gateway URL", "ws://127.0.0.1:8080")
+  .option("--url <urls>", "gateway URL, or several comma-separated to fail over between", "ws://127.0.0.1:8080")
+  .option("--no-reconnect", "give up when the connection is lost")
   .option("--send <format>", "opus (encode here) | ogg | mp3 | webm | wav (server encodes)", "opus")
   .option("--title <title>", "stream title")
   .option("--loop", "loop the input for ever", false)
   .option("--ss <seconds>", "start this many seconds into the input")
-  .action(async (input: string, opts: { stream: string; url: string; send: string; title?: string; loop: boolean; ss?: string }) => {
+  .action(async (input: string, opts: { stream: string; url: string; reconnect: boolean; send: string; title?: string; loop: boolean; ss?: string }) => {
     const log = pino({ level: process.env.LOG_LEVEL ?? "info" });
     const broadcast = new Broadcast({
-      url: opts.url, streamId: opts.stream, input, send: opts.send as "opus", loop: opts.loop, title: opts.title,
+      url: opts.url.split(",").map((u) => u.trim()).filter(Boolean), reconnect: opts.reconnect, streamId: opts.stream, input, send: opts.send as "opus", loop: opts.loop, title: opts.title,
       startSeconds: opts.ss ? Number(opts.ss) : undefined, ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), log,
     });
     broadcast.on("close", (code: number, reason: string) => {
@@ -87,11 +88,13 @@ program
 program
   .command("listen <streamId>")
   .description("listen to a stream; write it to an Ogg/Opus file; print JSON stats")
-  .option("--url <url>", "gateway URL", "ws://127.0.0.1:8080")
+  .option("--url <urls>", "gateway URL, or several comma-separated to fail over between", "ws://127.0.0.1:8080")
+  .option("--no-reconnect", "do not reconnect when the connection is lost")
   .option("--out <file>", "write the audio to this .ogg file")
   .option("--seconds <n>", "stop after this many seconds of audio")
-  .action(async (streamId: string, opts: { url: string; out?: string; seconds?: string }) => {
-    const stats = await listen({ url: opts.url, streamId, out: opts.out, seconds: opts.seconds ? Number(opts.seconds) : undefined });
+  .action(async (streamId: string, opts: { url: string; reconnect: boolean; out?: string; seconds?: string }) => {
+    const urls = opts.url.split(",").map((u) => u.trim()).filter(Boolean);
+    const stats = await listen({ url: urls, reconnect: opts.reconnect, streamId, out: opts.out, seconds: opts.seconds ? Number(opts.seconds) : undefined });
     process.stdout.write(`${JSON.stringify(stats)}\n`);
     process.exit(0);
   });

@@ -17,6 +17,7 @@ export const CONFIG_SCHEMA = z.object({
   host: z.string().min(1).default("0.0.0.0").describe("HOST|--host|address to listen on"),
   nodeId: z.string().regex(/^[\w.-]{1,64}$/).default(`${os.hostname()}-${process.pid}`).describe("NODE_ID|--node-id|Moleculer node id"),
   natsUrl: z.string().regex(/^nats:\/\/\S+$/, "must be a nats:// URL").optional().describe("NATS_URL|--nats|NATS server; unset runs the whole cluster in this process"),
+  namespace: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default("veza").describe("CLUSTER_NAMESPACE|--namespace|cluster name: Moleculer namespace, NATS subject and Redis key prefix; nodes join only their own"),
   redisUrl: z.string().regex(/^rediss?:\/\/\S+$/, "must be a redis:// URL").optional().describe("REDIS_URL|--redis|Redis for stream leases and listener sessions in a cluster; unset keeps them in memory (one node)"),
   services: z
     .string()

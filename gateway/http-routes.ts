@@ -33,7 +33,12 @@ function respond(res: HttpResponse, produce: () => Promise<{ status?: number; bo
 
 export function registerHttpRoutes(gw: Gateway): void {
   const { app } = gw;
-  app.get("/health", (res) => respond(res, async () => ({ body: { status: "ok", nodeID: gw.broker.nodeID, uptimeS: Math.round(process.uptime()) } })));
+  app.get("/health", (res) =>
+    respond(res, async () => {
+      const nodes = ((gw.broker.registry as unknown as { getNodeList(o: object): unknown }).getNodeList({ onlyAvailable: true, withServices: false }) as Array<{ id: string }>).map((n) => n.id).sort();
+      return { body: { status: "ok", nodeID: gw.broker.nodeID, uptimeS: Math.round(process.uptime()), nodes, workers: gw.placement.workers() } };
+    }),
+  );
   app.get("/ready", (res) =>
     respond(res, async () => {
       const ready = gw.ready && gw.broker.started;

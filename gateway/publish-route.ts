@@ -72,6 +72,7 @@ export function registerPublishRoute(gw: Gateway): void {
         sampleRate: msg.sampleRate,
         channels: msg.channels,
         metadata: msg.metadata,
+        resume: msg.resume,
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID },
       });
       if ((data.phase as Phase) === "closed") {

@@ -12,8 +12,14 @@ export type { MediaBus, BusHandler } from "./bus/media-bus";
 export { subjects } from "./bus/media-bus";
 
 /** @throws Error for an unknown scheme; the NATS connection error when unreachable. */
-export async function createMediaBus(url: string | undefined, nodeId: string, log: Logger, onReconnect: () => void = () => undefined): Promise<MediaBus> {
+export async function createMediaBus(
+  url: string | undefined,
+  nodeId: string,
+  namespace: string,
+  log: Logger,
+  onReconnect: () => void = () => undefined,
+): Promise<MediaBus> {
   if (!url) return new LocalBus(log);
-  if (url.startsWith("nats://")) return NatsBus.connect(url, nodeId, log, onReconnect);
+  if (url.startsWith("nats://")) return NatsBus.connect(url, nodeId, namespace, log, onReconnect);
   throw new Error(`no media bus for ${url}`);
 }

@@ -3,7 +3,7 @@
  * on one node; in Redis (ioredis) when REDIS_URL is set, so that a listener whose gateway died can
  * resume its session on another gateway, and two nodes never own one stream.
  *
- * Leases: key `veza:owner:<streamId>` = owner node id, with a TTL renewed by the owner while the
+ * Leases: key `<namespace>:owner:<streamId>` = owner node id, with a TTL renewed by the owner while the
  * stream is live. A lease held by a node that is no longer a live cluster member may be taken over
  * (compare-and-set in a Lua script, so two claimants cannot both win).
  */
@@ -36,12 +36,12 @@ export interface ClusterStore {
   close(): Promise<void>;
 }
 
-const ownerKey = (streamId: string) => `veza:owner:${streamId}`;
-const sessionKey = (sessionId: string) => `veza:session:${sessionId}`;
 
 /** One node: everything in process memory, expiry checked on read. */
 export class MemoryStore implements ClusterStore {
   readonly kind = "memory";
+  private readonly ownerKey = (streamId: string) => `owner:${streamId}`;
+  private readonly sessionKey = (sessionId: string) => `session:${sessionId}`;
   private readonly values = new Map<string, { value: string; expiresAt: number }>();
 
   private get(key: string): string | null {
@@ -59,33 +59,33 @@ export class MemoryStore implements ClusterStore {
   }
 
   async claimOwner(streamId: string, nodeID: string, isAlive: (id: string) => boolean, ttlMs: number): Promise<string> {
-    const holder = this.get(ownerKey(streamId));
+    const holder = this.get(this.ownerKey(streamId));
     if (holder && holder !== nodeID && isAlive(holder)) return holder;
-    this.set(ownerKey(streamId), nodeID, ttlMs);
+    this.set(this.ownerKey(streamId), nodeID, ttlMs);
     return nodeID;
   }
 
   async renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean> {
-    if (this.get(ownerKey(streamId)) !== nodeID) return false;
-    this.set(ownerKey(streamId), nodeID, ttlMs);
+    if (this.get(this.ownerKey(streamId)) !== nodeID) return false;
+    this.set(this.ownerKey(streamId), nodeID, ttlMs);
     return true;
   }
 
   async releaseOwner(streamId: string, nodeID: string): Promise<void> {
-    if (this.get(ownerKey(streamId)) === nodeID) this.values.delete(ownerKey(streamId));
+    if (this.get(this.ownerKey(streamId)) === nodeID) this.values.delete(this.ownerKey(streamId));
   }
 
   async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {
-    for (const r of records) this.set(sessionKey(r.sessionId), JSON.stringify(r), ttlMs);
+    for (const r of records) this.set(this.sessionKey(r.sessionId), JSON.stringify(r), ttlMs);
   }
 
   async loadSession(sessionId: string): Promise<SessionRecord | null> {
-    const v = this.get(sessionKey(sessionId));
+    const v = this.get(this.sessionKey(sessionId));
     return v ? (JSON.parse(v) as SessionRecord) : null;
   }
 
   async deleteSession(sessionId: string): Promise<void> {
-    this.values.delete(sessionKey(sessionId));
+    this.values.delete(this.sessionKey(sessionId));
   }
 
   async close(): Promise<void> {
@@ -107,42 +107,47 @@ const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.
 export class RedisStore implements ClusterStore {
   readonly kind: string;
   private readonly redis: Redis;
+  private readonly ownerKey: (streamId: string) => string;
+  private readonly sessionKey: (sessionId: string) => string;
 
-  constructor(url: string) {
+  /** Keys are `<namespace>:owner:<streamId>` and `<namespace>:session:<sessionId>`. */
+  constructor(url: string, namespace: string) {
     this.kind = url;
+    this.ownerKey = (streamId) => `${namespace}:owner:${streamId}`;
+    this.sessionKey = (sessionId) => `${namespace}:session:${sessionId}`;
     this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
     this.redis.on("error", () => undefined); // ioredis reconnects by itself; calls fail meanwhile
   }
 
   async claimOwner(streamId: string, nodeID: string, isAlive: (id: string) => boolean, ttlMs: number): Promise<string> {
-    const key = ownerKey(streamId);
+    const key = this.ownerKey(streamId);
     const holder = await this.redis.get(key);
     const deadHolder = holder && holder !== nodeID && !isAlive(holder) ? holder : "";
     return (await this.redis.eval(CLAIM_LUA, 1, key, nodeID, String(ttlMs), deadHolder)) as string;
   }
 
   async renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(RENEW_LUA, 1, ownerKey(streamId), nodeID, String(ttlMs))) === 1;
+    return (await this.redis.eval(RENEW_LUA, 1, this.ownerKey(streamId), nodeID, String(ttlMs))) === 1;
   }
 
   async releaseOwner(streamId: string, nodeID: string): Promise<void> {
-    await this.redis.eval(RELEASE_LUA, 1, ownerKey(streamId), nodeID);
+    await this.redis.eval(RELEASE_LUA, 1, this.ownerKey(streamId), nodeID);
   }
 
   async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {
     if (records.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const r of records) pipeline.set(sessionKey(r.sessionId), JSON.stringify(r), "PX", ttlMs);
+    for (const r of records) pipeline.set(this.sessionKey(r.sessionId), JSON.stringify(r), "PX", ttlMs);
     await pipeline.exec();
   }
 
   async loadSession(sessionId: string): Promise<SessionRecord | null> {
-    const v = await this.redis.get(sessionKey(sessionId));
+    const v = await this.redis.get(this.sessionKey(sessionId));
     return v ? (JSON.parse(v) as SessionRecord) : null;
   }
 
   async deleteSession(sessionId: string): Promise<void> {
-    await this.redis.del(sessionKey(sessionId));
+    await this.redis.del(this.sessionKey(sessionId));
   }
 
   async close(): Promise<void> {
@@ -151,6 +156,6 @@ export class RedisStore implements ClusterStore {
 }
 
 /** Redis when a URL is given, else memory. */
-export function createClusterStore(redisUrl: string | undefined): ClusterStore {
-  return redisUrl ? new RedisStore(redisUrl) : new MemoryStore();
+export function createClusterStore(redisUrl: string | undefined, namespace: string): ClusterStore {
+  return redisUrl ? new RedisStore(redisUrl, namespace) : new MemoryStore();
 }

@@ -56,11 +56,13 @@ export class LiveStream {
   }
 
   /**
-   * Puts `b` on air.
+   * Puts `b` on air. A broadcaster reconnecting names its previous session in `resume` and takes
+   * it over (its old gateway may not be known dead yet).
    * @throws VezaError BROADCASTER_EXISTS when another broadcaster is live.
    */
-  start(b: Broadcaster, title?: string, metadata?: Record<string, string>): void {
-    if (this.lifecycle.state === "live" && this.lifecycle.broadcaster.sessionId !== b.sessionId) {
+  start(b: Broadcaster, title?: string, metadata?: Record<string, string>, resume?: string): void {
+    const onAir = this.lifecycle.state === "live" ? this.lifecycle.broadcaster.sessionId : null;
+    if (onAir !== null && onAir !== b.sessionId && onAir !== resume) {
       throw new VezaError("BROADCASTER_EXISTS", `stream ${this.streamId} already has a broadcaster`, { streamId: this.streamId });
     }
     this.lifecycle = { state: "live", broadcaster: b };

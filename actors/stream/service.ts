@@ -44,6 +44,7 @@ export function streamService(node: NodeContext): ServiceSchema {
           { sessionId: p.broadcaster.sessionId, nodeID: p.broadcaster.nodeID, format: p.format, channels: p.channels ?? 2, startedAt: Date.now() },
           p.title,
           p.metadata,
+          p.resume,
         );
         closeInput(p.streamId);
         try {
@@ -116,8 +117,15 @@ export function streamService(node: NodeContext): ServiceSchema {
           await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "error", ctx.params.code);
         }
       },
-      "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
-        for (const stream of streams.values()) if (stream.dropNode(ctx.params.node.id)) scheduleStatus(this.broker, stream);
+      async "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+        const gone = ctx.params.node.id;
+        for (const stream of streams.values()) {
+          if (stream.dropNode(gone)) scheduleStatus(this.broker, stream);
+          // the gateway holding the broadcaster died: free the stream for the broadcaster's reconnect
+          if (stream.lifecycle.state === "live" && stream.lifecycle.broadcaster.nodeID === gone) {
+            await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "disconnect");
+          }
+        }
       },
     },
 

@@ -13,9 +13,11 @@ export interface ListenStats {
   streamId: string;
   sessionId: string | null;
   frames: number;
-  /** Sequence numbers missing between received frames. */
+  /** Sequence numbers missing between frames received on one connection (not across a flagged discontinuity). */
   seqGaps: number;
-  /** Frames flagged as following a gap (new broadcaster, encoder restart). */
+  /** Frames missed while reconnecting (the sequence jump across a reconnection). */
+  missedFrames: number;
+  /** Frames flagged as following a gap (new broadcaster, encoder restart, new owner). */
   discontinuities: number;
   /** Audio bytes received (whole audio.data messages). */
   bytes: number;
@@ -23,43 +25,48 @@ export interface ListenStats {
   audioMs: number;
   firstSeq: number | null;
   lastSeq: number | null;
+  reconnects: number;
   closeCode: number | null;
 }
 
-/** One listener connection. `onFrame` sees every decoded frame, `onText` every text message. */
+export interface ListenerOptions {
+  /** Reconnect after a lost connection, to the next URL in turn, resuming the session. Default false. */
+  reconnect?: boolean;
+}
+
+/**
+ * One listener. With `reconnect`, a lost socket is replaced by a new one to the next gateway URL,
+ * after an exponential backoff with full jitter (first ~50 ms, cap 2 s; AWS Architecture Blog,
+ * "Exponential Backoff And Jitter", 2015), passing `?session=` so the gateway resumes the session.
+ * `onFrame` sees every decoded frame, `onText` every text message.
+ */
 export class Listener {
-  readonly ws: WebSocket;
+  ws: WebSocket;
   hello: HelloMessage | null = null;
   readonly texts: ServerMessage[] = [];
   readonly stats: ListenStats;
   onFrame: ((frame: AudioFrame, receivedAt: number) => void) | null = null;
+  /** Called with the time (ms since epoch) each reconnection got its hello. */
+  onReconnect: ((at: number) => void) | null = null;
   readonly opened: Promise<HelloMessage>;
+  /** Resolves when the listener is closed for good (by `close()`, or a lost socket without reconnect). */
   readonly closed: Promise<number>;
+  private readonly urls: string[];
+  private urlIndex = 0;
+  private attempt = 0;
+  private stopped = false;
+  private resumed = false;
+  private resolveOpened!: (hello: HelloMessage) => void;
+  private rejectOpened!: (err: Error) => void;
+  private resolveClosed!: (code: number) => void;
 
-  constructor(url: string, readonly streamId: string) {
-    this.stats = { streamId, sessionId: null, frames: 0, seqGaps: 0, discontinuities: 0, bytes: 0, audioMs: 0, firstSeq: null, lastSeq: null, closeCode: null };
-    this.ws = new WebSocket(`${url.replace(/\/$/, "")}/ws/listen/${encodeURIComponent(streamId)}`);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once("error", reject);
-      this.ws.once("close", (code) => reject(new Error(`closed with ${code} before hello`)));
-      this.ws.on("message", (data: Buffer, isBinary) => {
-        if (isBinary) return this.onBinary(data);
-        const msg = JSON.parse(data.toString()) as ServerMessage;
-        this.texts.push(msg);
-        if (msg.type === "hello") {
-          this.hello = msg;
-          this.stats.sessionId = msg.sessionId;
-          resolve(msg);
-        }
-      });
-    });
-    this.closed = new Promise((resolve) =>
-      this.ws.once("close", (code) => {
-        this.stats.closeCode = code;
-        resolve(code);
-      }),
-    );
+  constructor(url: string | string[], readonly streamId: string, private readonly options: ListenerOptions = {}) {
+    this.urls = Array.isArray(url) ? url : [url];
+    this.stats = { streamId, sessionId: null, frames: 0, seqGaps: 0, missedFrames: 0, discontinuities: 0, bytes: 0, audioMs: 0, firstSeq: null, lastSeq: null, reconnects: 0, closeCode: null };
+    this.opened = new Promise((resolve, reject) => ((this.resolveOpened = resolve), (this.rejectOpened = reject)));
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.opened.catch(() => undefined);
+    this.ws = this.connect();
   }
 
   /** Latest text message of a type. */
@@ -69,14 +76,60 @@ export class Listener {
   }
 
   close(): void {
+    this.stopped = true;
     this.ws.close();
+  }
+
+  private connect(): WebSocket {
+    const base = (this.urls[this.urlIndex % this.urls.length] ?? "").replace(/\/$/, "");
+    const query = this.stats.sessionId ? `?session=${encodeURIComponent(this.stats.sessionId)}` : "";
+    const ws = new WebSocket(`${base}/ws/listen/${encodeURIComponent(this.streamId)}${query}`);
+    ws.on("error", (err) => {
+      if (!this.hello && !this.options.reconnect) this.rejectOpened(err);
+    });
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (isBinary) return this.onBinary(data);
+      const msg = JSON.parse(data.toString()) as ServerMessage;
+      this.texts.push(msg);
+      if (msg.type !== "hello") return;
+      this.attempt = 0;
+      if (this.hello) {
+        this.stats.reconnects++;
+        this.resumed = true;
+        this.onReconnect?.(Date.now());
+      }
+      this.hello = msg;
+      this.stats.sessionId = msg.sessionId;
+      this.resolveOpened(msg);
+    });
+    ws.on("close", (code) => {
+      if (ws !== this.ws) return;
+      this.stats.closeCode = code;
+      if (this.stopped || !this.options.reconnect) {
+        this.rejectOpened(new Error(`closed with ${code} before hello`));
+        this.resolveClosed(code);
+        return;
+      }
+      const delay = Math.random() * Math.min(2000, 50 * 2 ** this.attempt++);
+      this.urlIndex++;
+      setTimeout(() => {
+        if (!this.stopped) this.ws = this.connect();
+      }, delay);
+    });
+    return ws;
   }
 
   private onBinary(data: Buffer): void {
     const frame = decodeAudioData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     const s = this.stats;
-    if (s.lastSeq !== null && frame.seq !== ((s.lastSeq + 1) >>> 0)) s.seqGaps += (frame.seq - s.lastSeq - 1) >>> 0;
-    if (frame.flags & AudioFlag.DISCONTINUITY) s.discontinuities++;
+    const flagged = (frame.flags & AudioFlag.DISCONTINUITY) !== 0;
+    if (flagged) s.discontinuities++;
+    if (s.lastSeq !== null && !flagged && frame.seq !== ((s.lastSeq + 1) >>> 0)) {
+      const missing = (frame.seq - s.lastSeq - 1) >>> 0;
+      if (this.resumed) s.missedFrames += missing;
+      else s.seqGaps += missing;
+    }
+    this.resumed = false;
     s.firstSeq ??= frame.seq;
     s.lastSeq = frame.seq;
     s.frames++;
@@ -87,7 +140,9 @@ export class Listener {
 }
 
 export interface ListenOptions {
-  url: string;
+  /** One gateway URL, or several to fail over between. */
+  url: string | string[];
+  reconnect?: boolean;
   streamId: string;
   out?: string;
   seconds?: number;
@@ -95,7 +150,7 @@ export interface ListenOptions {
 
 /** Runs a listener until `seconds` of audio arrived (or the socket closes); returns its stats. */
 export async function listen(o: ListenOptions): Promise<ListenStats> {
-  const listener = new Listener(o.url, o.streamId);
+  const listener = new Listener(o.url, o.streamId, { reconnect: o.reconnect });
   const hello = await listener.opened;
   const file = o.out ? fs.createWriteStream(o.out) : null;
   const writer = file ? new OggOpusWriter({ channels: hello.channels === 1 ? 1 : 2 }) : null;

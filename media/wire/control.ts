@@ -25,6 +25,8 @@ export const StreamStartMessage = z
     /** Input channel count, required for pcm_s16le; for opus, the channels of the packets (default 2). */
     channels: z.number().int().min(1).max(2).optional(),
     metadata: metadata.optional(),
+    /** After a reconnection: the sessionId of the broadcaster's previous connection, which it takes over. */
+    resume: z.string().max(64).optional(),
   })
   .refine((m) => m.format !== "pcm_s16le" || (m.sampleRate !== undefined && m.channels !== undefined), {
     message: "pcm_s16le needs sampleRate and channels",

@@ -7,11 +7,11 @@ import { MEDIA, waitFor } from "./node-process";
 
 /** Starts a real-time broadcast of a recording in ../shared/media through the CLI's Broadcast. */
 export async function startBroadcast(
-  url: string,
+  url: string | string[],
   streamId: string,
   file: string,
   send: "opus" | "ogg" | "mp3" | "webm" | "wav",
-  opts: { startSeconds?: number; loop?: boolean } = {},
+  opts: { startSeconds?: number; loop?: boolean; reconnect?: boolean } = {},
 ): Promise<Broadcast> {
   const b = new Broadcast({
     url, streamId, input: path.join(MEDIA, file), send, ffmpegPath: resolveFfmpegPath(), log: pino({ level: "silent" }), title: file, ...opts,
@@ -22,8 +22,8 @@ export async function startBroadcast(
 }
 
 /** Opens `n` listeners and waits for each one's hello. */
-export async function openListeners(url: string, streamId: string, n: number): Promise<Listener[]> {
-  const listeners = Array.from({ length: n }, () => new Listener(url, streamId));
+export async function openListeners(url: string | string[], streamId: string, n: number, opts: { reconnect?: boolean } = {}): Promise<Listener[]> {
+  const listeners = Array.from({ length: n }, () => new Listener(url, streamId, opts));
   await Promise.all(listeners.map((l) => l.opened));
   return listeners;
 }

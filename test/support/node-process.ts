@@ -55,7 +55,7 @@ export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessE
     http: `http://127.0.0.1:${port}`,
     logs,
     async stop() {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once("exit", r));
       proc.kill("SIGTERM");
       const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);

@@ -27,6 +27,7 @@ describe("config", () => {
     assert.equal(c.host, "0.0.0.0");
     assert.equal(c.nodeId, `${os.hostname()}-${process.pid}`);
     assert.equal(c.natsUrl, undefined);
+    assert.equal(c.namespace, "veza");
     assert.equal(c.redisUrl, undefined);
     assert.deepEqual(c.services, ["gateway", "stream", "encoder", "relay"]);
     assert.equal(c.logLevel, "info");
@@ -41,14 +42,14 @@ describe("config", () => {
 
   it("reads every key from its environment variable, coercing numbers", () => {
     const c = loadConfig({
-      PORT: "9000", HOST: "127.0.0.1", NODE_ID: "gw-1", NATS_URL: "nats://nats.local:4222", REDIS_URL: "rediss://redis.local:6380/0", SERVICES: "gateway, stream",
+      PORT: "9000", HOST: "127.0.0.1", NODE_ID: "gw-1", NATS_URL: "nats://nats.local:4222", CLUSTER_NAMESPACE: "staging_2", REDIS_URL: "rediss://redis.local:6380/0", SERVICES: "gateway, stream",
       LOG_LEVEL: "debug", OPUS_BITRATE: "96000", MAX_BACKPRESSURE_BYTES: "65536", MAX_LISTENERS: "50", START_TIMEOUT_MS: "2500",
       FFMPEG_PATH: "/opt/ffmpeg", DEMO_FILE: "x.ogg", DEMO_STREAM: "radio_1",
     });
     assert.deepEqual(
       { ...c },
       {
-        port: 9000, host: "127.0.0.1", nodeId: "gw-1", natsUrl: "nats://nats.local:4222", redisUrl: "rediss://redis.local:6380/0", services: ["gateway", "stream"],
+        port: 9000, host: "127.0.0.1", nodeId: "gw-1", natsUrl: "nats://nats.local:4222", namespace: "staging_2", redisUrl: "rediss://redis.local:6380/0", services: ["gateway", "stream"],
         logLevel: "debug", opusBitrate: 96_000, maxBackpressureBytes: 65_536, maxListeners: 50, startTimeoutMs: 2500,
         ffmpegPath: "/opt/ffmpeg", demo: "x.ogg", demoStream: "radio_1",
       },
@@ -105,8 +106,10 @@ describe("config", () => {
       refused({ MAX_LISTENERS: "0" }, {}, "MAX_LISTENERS", "--max-listeners", "listeners");
       refused({ START_TIMEOUT_MS: "99" }, {}, "START_TIMEOUT_MS", "--start-timeout", "start timeout");
     });
-    it("NODE_ID and DEMO_STREAM with characters outside their pattern", () => {
+    it("NODE_ID, CLUSTER_NAMESPACE and DEMO_STREAM with characters outside their pattern", () => {
       refused({ NODE_ID: "a b" }, {}, "NODE_ID", "--node-id", "node id");
+      refused({ CLUSTER_NAMESPACE: "veza.prod" }, {}, "CLUSTER_NAMESPACE", "--namespace", "namespace with a dot (a NATS token separator)");
+      refused({ CLUSTER_NAMESPACE: "x".repeat(33) }, {}, "CLUSTER_NAMESPACE", "--namespace", "namespace too long");
       refused({ DEMO_STREAM: "a.b" }, {}, "DEMO_STREAM", "--demo-stream", "demo stream");
     });
     it("every bad variable at once, one line each", () => {

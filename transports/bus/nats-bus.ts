@@ -12,12 +12,14 @@ export class NatsBus implements MediaBus {
     readonly kind: string,
     private readonly nc: NatsConnection,
     private readonly log: Logger,
+    /** Prepended to every subject (`<namespace>.`), so clusters sharing a NATS server stay apart. */
+    private readonly prefix: string,
   ) {}
 
   /** Connects to `url` (nats://host:port). @throws the nats.js connection error when unreachable. */
-  static async connect(url: string, name: string, log: Logger, onReconnect: () => void): Promise<NatsBus> {
+  static async connect(url: string, name: string, namespace: string, log: Logger, onReconnect: () => void): Promise<NatsBus> {
     const nc = await connect({ servers: url, name: `${name}-media`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    const bus = new NatsBus(url, nc, log);
+    const bus = new NatsBus(url, nc, log, `${namespace}.`);
     void (async () => {
       for await (const status of nc.status()) {
         log.info({ type: status.type, data: String(status.data) }, "media bus status");
@@ -29,11 +31,11 @@ export class NatsBus implements MediaBus {
 
   publish(subject: string, data: Uint8Array): void {
     if (this.nc.isClosed()) return;
-    this.nc.publish(subject, data);
+    this.nc.publish(this.prefix + subject, data);
   }
 
   subscribe(subject: string, handler: BusHandler): () => void {
-    const sub = this.nc.subscribe(subject, {
+    const sub = this.nc.subscribe(this.prefix + subject, {
       callback: (err, msg) => {
         if (err) {
           this.log.warn({ err, subject }, "media bus subscription error");

@@ -1,0 +1,213 @@
+/**
+ * A broadcaster's connection to `/ws/publish/:streamId`: sends `stream.start`, waits for
+ * `stream.started`, then carries audio (audio.data frames for format `opus`, container bytes for
+ * `webm` and the other formats), metadata and `stream.stop`. When the socket drops while on air it
+ * reconnects with backoff and starts again; a refusal that a retry cannot fix (4400-4499, e.g.
+ * BROADCASTER_EXISTS) ends it. Browser-safe; in Node pass a `ws` socket factory.
+ */
+import { encodeAudioData } from "../../media/wire";
+import type { ErrorMessage, IngestFormat, ServerMessage, StartedMessage, StreamInfo } from "../../media/wire/control";
+import { Backoff, type BackoffOptions } from "./backoff";
+import { Emitter } from "./emitter";
+import { defaultSocketFactory, isFinalCloseCode, SOCKET_OPEN, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
+
+/** Where the broadcast is. */
+export type PublishState =
+  | { state: "idle" }
+  | { state: "connecting"; attempt: number }
+  | { state: "live"; sessionId: string; generation: number }
+  | { state: "retrying"; attempt: number; delayMs: number; closeCode: number }
+  | { state: "stopped" }
+  | { state: "failed"; code: string; message: string };
+
+export interface PublishEvents {
+  state: PublishState;
+  /** The server accepted a stream.start (once per socket: after a reconnect the container restarts). */
+  started: StartedMessage;
+  /** The stream's public view changed (listeners, title, state). */
+  status: StreamInfo;
+  /** An error message from the server (fatal or not). */
+  error: ErrorMessage;
+}
+
+export interface PublishOptions {
+  /** Gateway base URL: http(s)://host:port or ws(s)://host:port. */
+  baseUrl: string;
+  streamId: string;
+  /** `opus`: {@link PublishConnection.sendOpus} frames; others: {@link PublishConnection.sendBytes}. */
+  format: Exclude<IngestFormat, "pcm_s16le">;
+  title?: string;
+  metadata?: Record<string, string>;
+  /** Channels of the Opus packets (format opus). Default 2. */
+  channels?: 1 | 2;
+  createSocket?: SocketFactory;
+  backoff?: BackoffOptions;
+  /** Bytes queued in the socket above which audio is dropped rather than queued. Default 256 KiB. */
+  maxBufferedBytes?: number;
+}
+
+export class PublishConnection extends Emitter<PublishEvents> {
+  /** Audio messages sent, and dropped because the socket was not live or was backed up. */
+  readonly counters = { messagesSent: 0, bytesSent: 0, dropped: 0, reconnects: 0 };
+  /** Latest view of the stream from the server; null before stream.started. */
+  info: StreamInfo | null = null;
+  private current: PublishState = { state: "idle" };
+  private socket: WebSocketLike | null = null;
+  private live = false;
+  private generation = 0;
+  private seq = 0;
+  /** Media time of the next frame sent, samples at 48 kHz. */
+  private mediaTime = 0;
+  private title: string | undefined;
+  private metadata: Record<string, string> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  private readonly backoff: Backoff;
+  private readonly createSocket: SocketFactory;
+  private readonly url: string;
+
+  constructor(private readonly o: PublishOptions) {
+    super();
+    this.url = streamSocketUrl(o.baseUrl, "publish", o.streamId);
+    this.backoff = new Backoff(o.backoff);
+    this.createSocket = o.createSocket ?? defaultSocketFactory();
+    this.title = o.title;
+    this.metadata = o.metadata;
+  }
+
+  get state(): PublishState {
+    return this.current;
+  }
+
+  /** Whether audio sent now reaches the server. */
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  /** Connects and resolves on the first stream.started. @throws the server's error when refused. */
+  start(): Promise<StartedMessage> {
+    this.stopped = false;
+    return new Promise((resolve, reject) => {
+      const offStarted = this.on("started", (m) => (offStarted(), offState(), resolve(m)));
+      const offState = this.on("state", (s) => {
+        if (s.state === "failed") (offStarted(), offState(), reject(Object.assign(new Error(s.message), { code: s.code })));
+      });
+      this.open();
+    });
+  }
+
+  /** Sends one Opus packet as audio.data. `durationSamples` is at 48 kHz (960 for 20 ms). */
+  sendOpus(packet: Uint8Array, durationSamples: number): boolean {
+    const bytes = encodeAudioData({ rendition: 0, flags: 0, seq: this.seq, mediaTime: this.mediaTime, duration: durationSamples, packet });
+    this.seq = (this.seq + 1) >>> 0;
+    this.mediaTime += durationSamples;
+    return this.sendBytes(bytes);
+  }
+
+  /** Sends one binary message (container bytes for non-opus formats). Returns false if dropped. */
+  sendBytes(bytes: Uint8Array): boolean {
+    const ws = this.socket;
+    if (!this.live || !ws || ws.readyState !== SOCKET_OPEN || ws.bufferedAmount > (this.o.maxBufferedBytes ?? 256 * 1024)) {
+      this.counters.dropped++;
+      return false;
+    }
+    ws.send(bytes);
+    this.counters.messagesSent++;
+    this.counters.bytesSent += bytes.length;
+    return true;
+  }
+
+  /** Sends now-playing metadata (kept for stream.start after a reconnect). */
+  sendMetadata(title: string | undefined, metadata?: Record<string, string>): void {
+    this.title = title ?? this.title;
+    this.metadata = metadata ?? this.metadata;
+    if (this.live) this.socket?.send(JSON.stringify({ type: "stream.metadata", title, metadata }));
+  }
+
+  /** Ends the stream (`stream.stop`) and closes; no reconnection after this. */
+  stop(): void {
+    this.stopped = true;
+    this.live = false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const ws = this.socket;
+    this.socket = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+      if (ws.readyState === SOCKET_OPEN) ws.send(JSON.stringify({ type: "stream.stop" }));
+      ws.close(1000, "broadcaster stopped");
+    }
+    this.setState({ state: "stopped" });
+  }
+
+  private open(): void {
+    this.setState({ state: "connecting", attempt: this.backoff.attempt });
+    let ws: WebSocketLike;
+    try {
+      ws = this.createSocket(this.url);
+    } catch {
+      this.scheduleRetry(1006);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.socket = ws;
+    let failure: ErrorMessage | null = null;
+    ws.onopen = () => {
+      const { format, channels } = this.o;
+      ws.send(JSON.stringify({ type: "stream.start", format, title: this.title, metadata: this.metadata, ...(format === "opus" ? { channels: channels ?? 2 } : {}) }));
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") return;
+      let msg: ServerMessage;
+      try {
+        msg = JSON.parse(ev.data) as ServerMessage;
+      } catch {
+        return;
+      }
+      if (msg.type === "stream.started") this.onStarted(msg);
+      else if (msg.type === "stream.status") {
+        this.info = msg;
+        this.emit("status", msg);
+      } else if (msg.type === "error") {
+        failure = msg;
+        this.emit("error", msg);
+      }
+    };
+    ws.onerror = () => undefined; // a close event follows
+    ws.onclose = (ev) => {
+      if (this.socket !== ws) return;
+      this.socket = null;
+      this.live = false;
+      if (this.stopped) return;
+      if (isFinalCloseCode(ev.code)) {
+        const f: ErrorMessage = failure ?? { type: "error", code: `CLOSED_${ev.code}`, message: ev.reason || `closed with ${ev.code}` };
+        this.stopped = true;
+        this.setState({ state: "failed", code: f.code, message: f.message });
+      } else this.scheduleRetry(ev.code);
+    };
+  }
+
+  private onStarted(msg: StartedMessage): void {
+    if (this.generation > 0) this.counters.reconnects++;
+    this.generation++;
+    this.live = true;
+    this.info = msg;
+    this.backoff.reset();
+    this.setState({ state: "live", sessionId: msg.sessionId, generation: this.generation });
+    this.emit("started", msg);
+    this.emit("status", msg);
+  }
+
+  private scheduleRetry(closeCode: number): void {
+    const delayMs = this.backoff.next();
+    this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.stopped) this.open();
+    }, delayMs);
+  }
+
+  private setState(s: PublishState): void {
+    this.current = s;
+    this.emit("state", s);
+  }
+}

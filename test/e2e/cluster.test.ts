@@ -1,0 +1,125 @@
+/**
+ * The cluster with real processes: three nodes over the machine's NATS and Redis (one
+ * gateway+worker, one gateway, one worker), a recording broadcast in real time, listeners on both
+ * gateways. Then the failures a cluster exists for: a gateway killed, the stream's owner killed,
+ * the NATS server restarted.
+ */
+import assert from "node:assert/strict";
+import type { Listener } from "../../bin/commands/listen";
+import { rendezvousOwner } from "../../actors/cluster/placement";
+import { openListeners, startBroadcast, waitForAudio } from "../support/broadcast";
+import { startCluster } from "../support/cluster";
+import { waitFor } from "../support/node-process";
+import { startNats, stopNats } from "../support/services";
+
+const SPECS = [
+  { name: "a", services: "gateway,stream,encoder,relay" },
+  { name: "b", services: "gateway,relay" },
+  { name: "c", services: "stream,encoder" },
+];
+
+async function streamInfo(http: string, streamId: string): Promise<{ state: string; owner: string; listeners: number }> {
+  return (await (await fetch(`${http}/api/streams/${streamId}`)).json()) as { state: string; owner: string; listeners: number };
+}
+
+/** A stream id whose rendezvous owner among the workers is `owner`. */
+function streamOwnedBy(owner: string, workers: string[], prefix: string): string {
+  for (let i = 0; ; i++) if (rendezvousOwner(`${prefix}${i}`, workers) === owner) return `${prefix}${i}`;
+}
+
+describe("cluster: 3 node processes over NATS and Redis", function () {
+  this.timeout(90_000);
+
+  it("delivers every frame in order on both gateways; a killed gateway's listeners resume on the other within 1 s", async () => {
+    const cluster = await startCluster(SPECS);
+    const { a, b } = cluster.nodes as Record<"a" | "b", (typeof cluster.nodes)[string]>;
+    try {
+      const onA = await openListeners([a!.url, b!.url], "radio", 20, { reconnect: true });
+      const onB = await openListeners([b!.url, a!.url], "radio", 20, { reconnect: true });
+      const broadcast = await startBroadcast(a!.url, "radio", "awakening.ogg", "opus", { startSeconds: 40 });
+      await waitForAudio([...onA, ...onB], 3000, 15_000);
+      for (const l of [...onA, ...onB]) {
+        assert.equal(l.stats.firstSeq, 0, "every frame from the first");
+        assert.equal(l.stats.seqGaps, 0, "in order, none missing");
+      }
+      const info = await streamInfo(b!.http, "radio");
+      assert.equal(info.state, "live");
+      assert.ok(["a", "c"].includes(info.owner));
+      await waitFor(async () => (await streamInfo(a!.http, "radio")).listeners === 40, 5000, "40 listeners counted across gateways");
+
+      const sessions = onB.map((l) => l.stats.sessionId);
+      const resumedAt = new Map<Listener, number>();
+      for (const l of onB) l.onReconnect = () => void 0;
+      for (const l of onB) {
+        l.onFrame = (_f, at) => {
+          if (l.stats.reconnects > 0 && !resumedAt.has(l)) resumedAt.set(l, at);
+        };
+      }
+      const killedAt = Date.now();
+      b!.proc.kill("SIGKILL");
+      await waitFor(() => resumedAt.size === onB.length, 5000, "every listener of the killed gateway playing again");
+      const worst = Math.max(...[...resumedAt.values()].map((t) => t - killedAt));
+      console.log(`      gateway failover: worst ${worst} ms, largest gap ${Math.max(...onB.map((l) => l.stats.missedFrames))} frames`);
+      assert.ok(worst <= 1000, `all ${onB.length} listeners playing again on the other gateway within ${worst} ms`);
+      for (const [i, l] of onB.entries()) {
+        assert.equal(l.stats.sessionId, sessions[i], "same session id after failover");
+        assert.equal(l.last("hello")?.resumed, true, "the session was resumed");
+        assert.ok(l.stats.missedFrames <= 50, `gap of ${l.stats.missedFrames} frames (≤ 1 s)`);
+        assert.equal(l.stats.seqGaps, 0);
+      }
+      for (const l of onA) assert.equal(l.stats.reconnects, 0, "the other gateway's listeners were not disturbed");
+      await broadcast.stop();
+      for (const l of [...onA, ...onB]) l.close();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("re-homes a stream on another worker when its owner dies, once the broadcaster reconnects", async () => {
+    const cluster = await startCluster(SPECS);
+    const { a, b, c } = cluster.nodes as Record<"a" | "b" | "c", (typeof cluster.nodes)[string]>;
+    try {
+      const streamId = streamOwnedBy("c", ["a", "c"], "rehome");
+      const listeners = await openListeners(a!.url, streamId, 5, { reconnect: true });
+      const broadcast = await startBroadcast([b!.url, a!.url], streamId, "awakening.ogg", "opus", { startSeconds: 50, reconnect: true });
+      await waitForAudio(listeners, 2000, 10_000);
+      assert.equal((await streamInfo(a!.http, streamId)).owner, "c");
+      const reconnected = new Promise<number>((r) => broadcast.once("reconnected", () => r(Date.now())));
+      c!.proc.kill("SIGKILL");
+      const at = await reconnected;
+      const heard = listeners.map((l) => l.stats.frames);
+      await waitFor(() => listeners.every((l, i) => l.stats.frames > heard[i]! + 5), 2000, "audio again within 2 s of the broadcaster's reconnection");
+      const resumedMs = Date.now() - at;
+      const info = await streamInfo(b!.http, streamId);
+      assert.equal(info.owner, "a", "re-homed on the surviving worker");
+      assert.equal(info.state, "live");
+      console.log(`      owner failover: audio ${resumedMs} ms after the broadcaster reconnected`);
+      assert.ok(resumedMs <= 2000, `resumed ${resumedMs} ms after the broadcaster reconnected`);
+      await broadcast.stop();
+      for (const l of listeners) l.close();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("recovers by itself when the NATS server restarts", async () => {
+    const cluster = await startCluster(SPECS);
+    const { a, b } = cluster.nodes as Record<"a" | "b", (typeof cluster.nodes)[string]>;
+    try {
+      const listeners = [...(await openListeners(a!.url, "survivor", 3)), ...(await openListeners(b!.url, "survivor", 3))];
+      const broadcast = await startBroadcast(a!.url, "survivor", "awakening.ogg", "opus", { startSeconds: 70 });
+      await waitForAudio(listeners, 1500, 10_000);
+      await stopNats();
+      await new Promise((r) => setTimeout(r, 1000));
+      await startNats();
+      const heard = listeners.map((l) => l.stats.frames);
+      await waitFor(() => listeners.every((l, i) => l.stats.frames > heard[i]! + 50), 20_000, "audio on both gateways after the NATS restart");
+      await waitFor(async () => (await streamInfo(b!.http, "survivor")).state === "live", 10_000, "the API on the gateway-only node to answer again");
+      await broadcast.stop();
+      for (const l of listeners) l.close();
+    } finally {
+      await startNats().catch(() => undefined);
+      await cluster.stop();
+    }
+  });
+});
