@@ -15,7 +15,7 @@ const broadcaster = z.object({ sessionId: z.string().min(1), nodeID: z.string().
 
 /** Params schema of each action. */
 export const ACTION_PARAMS = {
-  /** Puts a broadcaster on air. Errors: BROADCASTER_EXISTS, UNSUPPORTED_FORMAT, ENCODER_FAILED. */
+  /** Puts a broadcaster on air. Errors: BAD_REQUEST, BROADCASTER_EXISTS, STREAM_MOVED (data.owner), ENCODER_FAILED. */
   "stream.start": z.object({
     streamId,
     format: z.enum(INGEST_FORMATS),
@@ -29,6 +29,8 @@ export const ACTION_PARAMS = {
   }),
   /** Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent. */
   "stream.stop": z.object({ streamId, sessionId: z.string(), reason: z.enum(["stop", "disconnect", "error"]) }),
+  /** Operator: ends the broadcast on air (state ended; the broadcaster is closed with 4410). Errors: STREAM_NOT_FOUND. */
+  "stream.end": z.object({ streamId }),
   /** Updates now-playing metadata. Errors: STREAM_NOT_FOUND, NOT_STARTED (not this broadcaster). */
   "stream.metadata": z.object({ streamId, sessionId: z.string(), title: z.string().optional(), metadata: metadata.optional() }),
   /** One stream's public view. Errors: STREAM_NOT_FOUND. */
@@ -37,7 +39,7 @@ export const ACTION_PARAMS = {
   "stream.list": z.object({}),
   /** A gateway's count of its listeners of one stream (absolute, not a delta). */
   "stream.listeners": z.object({ streamId, nodeID: z.string(), count: z.number().int().min(0) }),
-  /** Starts transcoding a stream's ingest into Opus. Errors: UNSUPPORTED_FORMAT, ENCODER_FAILED. */
+  /** Starts transcoding a stream's ingest into Opus (ffmpeg failures come later, as encoder.failed). Errors: BAD_REQUEST. */
   "encoder.open": z.object({
     streamId,
     format: z.enum(INGEST_FORMATS).exclude(["opus"]),
@@ -62,6 +64,7 @@ export interface EncoderInfo {
 export interface ActionResults {
   "stream.start": StreamInfo;
   "stream.stop": StreamInfo;
+  "stream.end": StreamInfo;
   "stream.metadata": StreamInfo;
   "stream.get": StreamInfo;
   "stream.list": StreamInfo[];

@@ -19,13 +19,15 @@ export const ERROR_CATALOGUE = {
   BAD_REQUEST: { status: 400, close: 4400, retryable: false, text: "the message is not valid JSON or does not match its schema" },
   BAD_FRAME: { status: 400, close: 4400, retryable: false, text: "a binary frame does not follow the wire format" },
   NOT_STARTED: { status: 409, close: 4409, retryable: false, text: "audio or metadata sent before stream.start" },
+  NOT_FOUND: { status: 404, close: 1008, retryable: false, text: "no such HTTP route" },
   STREAM_NOT_FOUND: { status: 404, close: 4404, retryable: false, text: "no such stream" },
   BAD_STREAM_ID: { status: 400, close: 4400, retryable: false, text: "stream ids are 1-64 characters of A-Z a-z 0-9 _ -" },
   BROADCASTER_EXISTS: { status: 409, close: 4409, retryable: true, text: "the stream already has a broadcaster" },
   UNSUPPORTED_FORMAT: { status: 415, close: 4415, retryable: false, text: "the audio format is not supported" },
+  STREAM_ENDED: { status: 410, close: 4410, retryable: false, text: "an operator ended the stream" },
   ENCODER_FAILED: { status: 502, close: 4502, retryable: true, text: "the encoder (ffmpeg) failed and could not be restarted" },
   START_TIMEOUT: { status: 408, close: 4408, retryable: true, text: "no stream.start within the allowed time" },
-  SLOW_LISTENER: { status: 503, close: 4503, retryable: true, text: "the listener did not keep up and passed the backpressure limit" },
+  SLOW_LISTENER: { status: 503, close: 1006, retryable: true, text: "the listener did not keep up and passed the backpressure limit; its connection is cut (no close frame can pass the backlog)" },
   STREAM_MOVED: { status: 409, close: 4409, retryable: true, text: "another live node owns the stream; retry there (data.owner)" },
   OWNER_LOST: { status: 503, close: 1012, retryable: true, text: "the node that owned the stream left the cluster; reconnect to re-home it" },
   NO_WORKER: { status: 503, close: 1013, retryable: true, text: "no live node runs the stream service" },
@@ -35,7 +37,11 @@ export const ERROR_CATALOGUE = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
-/** A catalogued error. `code` is the stable string; `status` the HTTP status. */
+/**
+ * A catalogued error. Moleculer's fields: `type` is the stable catalogue string (also `errorCode`),
+ * `code` the HTTP status, `data` details, `retryable` from the catalogue. After crossing the network
+ * it arrives as a plain Error named "VezaError" with the same fields: use {@link errorCodeOf}.
+ */
 export class VezaError extends Errors.MoleculerError {
   constructor(code: ErrorCode, message?: string, data?: Record<string, unknown>) {
     const spec: ErrorSpec = ERROR_CATALOGUE[code];

@@ -13,6 +13,7 @@ import { createClusterStore } from "./cluster/store";
 import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
 import type { NodeContext } from "./node-context";
+import { relayService } from "./relay/service";
 import { streamService } from "./stream/service";
 
 export interface RunningNode {
@@ -42,6 +43,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   const roles = new Set(config.services);
   if (roles.has("stream")) broker.createService(streamService(context));
   if (roles.has("encoder")) broker.createService(encoderService(context));
+  if (roles.has("relay")) broker.createService(relayService(context));
   if (roles.has("gateway")) broker.createService(gatewayService(context, (p) => (port = p)));
   try {
     await broker.start();

@@ -3,12 +3,15 @@
  * comes from the config schema, so the README table, the env variables and the flags agree.
  */
 import { Command, Option } from "commander";
+import { ServiceBroker } from "moleculer";
 import pino from "pino";
 import { ConfigError, configKeys, loadConfig, type ConfigInput } from "../config";
 import { createLogger, startNode } from "../actors/node";
 import { resolveFfmpegPath } from "../transports/ffmpeg/ffmpeg-path";
 import { Broadcast } from "./commands/broadcast";
 import { listen } from "./commands/listen";
+import { replCommands } from "./commands/repl";
+import { brokerOptions } from "../moleculer.config";
 
 const program = new Command("veza-stream").description("Live-audio streaming cluster").showHelpAfterError();
 
@@ -97,6 +100,28 @@ program
     const stats = await listen({ url: urls, reconnect: opts.reconnect, streamId, out: opts.out, seconds: opts.seconds ? Number(opts.seconds) : undefined });
     process.stdout.write(`${JSON.stringify(stats)}\n`);
     process.exit(0);
+  });
+
+program
+  .command("repl")
+  .description("join the cluster (NATS_URL) as an operator console: streams, listeners, kick, stream stop, nodes, stats")
+  .action(async () => {
+    let config;
+    try {
+      config = loadConfig(process.env, { services: "", nodeId: `repl-${process.pid}`, logLevel: process.env.LOG_LEVEL ?? "warn" });
+    } catch (err) {
+      process.stderr.write(`veza-stream: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(2);
+    }
+    if (!config.natsUrl) {
+      process.stderr.write("veza-stream repl joins a cluster: set NATS_URL (and CLUSTER_NAMESPACE if not veza)\n");
+      process.exit(2);
+    }
+    const broker = new ServiceBroker(brokerOptions(config, createLogger(config)));
+    await broker.start();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const repl = require("moleculer-repl") as (b: ServiceBroker, o: object) => unknown;
+    repl(broker, { delimiter: "veza $", customCommands: replCommands() });
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -115,7 +115,7 @@ export class Gateway {
     return (
       this.streamInfo.get(streamId) ?? {
         streamId, state: "offline", title: "", metadata: {}, format: null, listeners: this.fanout.listeners(streamId),
-        startedAt: null, frames: 0, mediaTime: 0, owner: "",
+        startedAt: null, frames: 0, mediaTime: 0, bitrate: 0, owner: "",
       }
     );
   }
@@ -207,7 +207,7 @@ export class Gateway {
   }
 
   /** A stream event arrived: cache it and tell local listeners and the broadcaster. */
-  onStreamEvent(kind: "status" | "metadata" | "stop", info: StreamInfo & { code?: string }): void {
+  onStreamEvent(kind: "status" | "metadata" | "stop", info: StreamInfo & { code?: string; sessionId?: string }): void {
     this.streamInfo.set(info.streamId, info);
     this.placement.learn(info);
     if (kind === "metadata") {
@@ -216,10 +216,11 @@ export class Gateway {
     }
     const broadcaster = this.broadcasters.get(info.streamId);
     if (kind === "stop") {
-      if (broadcaster && info.code && broadcaster.getUserData().phase !== "closed") {
+      const data = broadcaster?.getUserData();
+      if (broadcaster && data && info.code && data.phase !== "closed" && data.sessionId === info.sessionId) {
         const code = info.code as ErrorCode;
         const spec = ERROR_CATALOGUE[code] ?? ERROR_CATALOGUE.INTERNAL;
-        broadcaster.getUserData().phase = "closed";
+        data.phase = "closed";
         broadcaster.cork(() => {
           broadcaster.send(JSON.stringify({ type: "error", code, message: spec.text }), false);
           broadcaster.end(spec.close, code);
@@ -247,7 +248,10 @@ export class Gateway {
     );
   }
 
-  /** Closes (4503) listeners whose queued bytes passed the backpressure limit; uWS skipped them meanwhile. */
+  /**
+   * Cuts listeners whose queued bytes passed the backpressure limit (uWS skipped them meanwhile):
+   * a close frame could not pass the backlog, so the connection is closed at once (client sees 1006).
+   */
   private sweepSlowListeners(): void {
     const limit = this.config.maxBackpressureBytes;
     for (const ws of this.sessions.values()) {

@@ -3,7 +3,7 @@
  * GET /api/streams/:id (404 JSON for unknown), GET /metrics (Prometheus text). uWS rules: copy what
  * is needed from `req` before any await, register onAborted, cork the write after the await.
  */
-import { ERROR_CATALOGUE, errorCodeOf } from "../actors/errors";
+import { ERROR_CATALOGUE, VezaError, errorCodeOf } from "../actors/errors";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
 import type { Gateway } from "./gateway";
 import type { HttpResponse } from "./uws";
@@ -49,13 +49,15 @@ export function registerHttpRoutes(gw: Gateway): void {
   app.get("/api/streams/:id", (res, req) => {
     const streamId = req.getParameter(0) ?? "";
     respond(res, async () => {
-      if (!STREAM_ID_PATTERN.test(streamId)) return { status: 404, body: { error: "STREAM_NOT_FOUND", message: `no stream ${streamId}` } };
+      if (!STREAM_ID_PATTERN.test(streamId)) throw new VezaError("BAD_STREAM_ID");
       return { body: await gw.getStream(streamId) };
     });
   });
   app.get("/metrics", (res) => respond(res, async () => ({ body: await gw.metrics.registry.metrics(), type: gw.metrics.registry.contentType })));
   app.any("/*", (res, req) => {
     const url = req.getUrl();
-    respond(res, async () => ({ status: 404, body: { error: "NOT_FOUND", message: `no route ${url}` } }));
+    respond(res, async () => {
+      throw new VezaError("NOT_FOUND", `no route ${url}`);
+    });
   });
 }

@@ -1,7 +1,7 @@
 /**
  * ws://HOST/ws/listen/:streamId — listener sockets. On open: a `hello` text message, the stream's
  * status (and metadata when known), then binary audio.data frames from the live edge on. A listener
- * that passes the backpressure limit is skipped by uWS, then closed (4503) by the gateway's sweep.
+ * that passes the backpressure limit is skipped by uWS, then cut by the gateway's sweep (1006).
  */
 import { randomUUID } from "node:crypto";
 import { ListenerSession } from "../actors/listener/listener-session";
@@ -26,8 +26,8 @@ export function registerListenRoute(gw: Gateway): void {
   app.ws<ListenerData>("/ws/listen/:streamId", {
     maxPayloadLength: 4 * 1024,
     maxBackpressure: config.maxBackpressureBytes,
-    // uWS skips a socket over the limit; the gateway's sweep then closes it with 4503 and counts it
-    // (uWS's own closeOnBackpressureLimit reports 1006, indistinguishable from a vanished client)
+    // uWS skips a socket over the limit; the gateway's sweep then cuts it and counts it (uWS's own
+    // closeOnBackpressureLimit reports 1006 in `close`, indistinguishable from a vanished client)
     closeOnBackpressureLimit: 0,
     idleTimeout: 60,
     sendPingsAutomatically: true,

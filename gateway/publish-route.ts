@@ -11,7 +11,7 @@ import { call } from "../actors/contract";
 import { closeCodeOf, errorCodeOf, ERROR_CATALOGUE, type ErrorCode } from "../actors/errors";
 import { opusPacketInfo } from "../media/opus/packet";
 import { decodeAudioData } from "../media/wire";
-import { BroadcasterMessage, STREAM_ID_PATTERN, type IngestFormat, type StartedMessage } from "../media/wire/control";
+import { BroadcasterMessage, INGEST_FORMATS, STREAM_ID_PATTERN, type IngestFormat, type StartedMessage } from "../media/wire/control";
 import { subjects } from "../transports";
 import type { Gateway } from "./gateway";
 import type { WebSocket } from "./uws";
@@ -104,6 +104,11 @@ export function registerPublishRoute(gw: Gateway): void {
       return;
     }
     const parsed = BroadcasterMessage.safeParse(json);
+    const badFormat = (json as { type?: unknown; format?: unknown } | null)?.type === "stream.start" && !(INGEST_FORMATS as readonly unknown[]).includes((json as { format?: unknown }).format);
+    if (badFormat && data.phase === "awaiting-start") {
+      sendError(ws, "UNSUPPORTED_FORMAT", `format must be one of ${INGEST_FORMATS.join(", ")}`, true);
+      return;
+    }
     if (!parsed.success) {
       sendError(ws, "BAD_REQUEST", parsed.error.issues.map((i) => `${i.path.join(".") || "message"}: ${i.message}`).join("; "));
       return;

@@ -24,6 +24,15 @@ export function gatewayService(node: NodeContext, onListening: (port: number) =>
         }
         return out;
       },
+      /** This gateway's totals: listener sockets, streams with listeners, frames fanned out. */
+      stats() {
+        return {
+          nodeID: this.broker.nodeID,
+          listeners: gw?.listenerCount ?? 0,
+          streams: gw?.fanout.streamIds().length ?? 0,
+          relays: [...node.relays.values()].map((r) => r.snapshot()),
+        };
+      },
       /** Closes one listener session (1008 policy violation). */
       kick(ctx: Context<{ sessionId: string }>) {
         const ws = gw?.sessions.get(ctx.params.sessionId);

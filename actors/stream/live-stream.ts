@@ -38,6 +38,9 @@ export class LiveStream {
   mediaTime = 0;
   /** Frames stamped (all renditions' source frames: rendition 0). */
   frames = 0;
+  /** Opus payload bytes and samples (48 kHz) of the current broadcast, for its bit rate. */
+  private broadcastBytes = 0;
+  private broadcastSamples = 0;
   /** Set when the next frame follows a gap (new broadcaster, encoder restart). */
   private discontinuity = true;
   /** ms since epoch the stream last had a broadcaster or listeners; for garbage collection. */
@@ -67,6 +70,8 @@ export class LiveStream {
     }
     this.lifecycle = { state: "live", broadcaster: b };
     this.format = b.format;
+    this.broadcastBytes = 0;
+    this.broadcastSamples = 0;
     if (title !== undefined) this.title = title;
     if (metadata !== undefined) this.metadata = metadata;
     this.discontinuity = true;
@@ -123,6 +128,8 @@ export class LiveStream {
       packet: { length: message.length - AUDIO_HEADER_BYTES },
     });
     if (rendition === 0) {
+      this.broadcastBytes += message.length - AUDIO_HEADER_BYTES;
+      this.broadcastSamples += duration;
       this.mediaTime += duration;
       this.frames++;
       this.discontinuity = false;
@@ -147,6 +154,7 @@ export class LiveStream {
       startedAt: live ? new Date(live.startedAt).toISOString() : null,
       frames: this.frames,
       mediaTime: this.mediaTime,
+      bitrate: live && this.broadcastSamples > 0 ? Math.round((this.broadcastBytes * 8 * 48_000) / this.broadcastSamples) : 0,
       owner: this.owner,
     };
   }

@@ -76,6 +76,14 @@ export function streamService(node: NodeContext): ServiceSchema {
         return stream.info();
       },
 
+      async end(ctx: Context) {
+        const p = parseParams("stream.end", ctx.params);
+        const stream = streams.get(p.streamId);
+        if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
+        if (stream.lifecycle.state === "live") await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "stop", "STREAM_ENDED");
+        return stream.info();
+      },
+
       metadata(ctx: Context) {
         const p = parseParams("stream.metadata", ctx.params);
         const stream = streams.get(p.streamId);

@@ -19,8 +19,8 @@ const USAGE = `usage: tsx bench/fanout/index.ts [options]
   --listeners N         listeners (default 2000)
   --seconds D           measured window, s (default 20)
   --warmup S            warm-up after the listeners connect, s (default 2)
-  --settle S            broadcast without listeners before the first RSS reading, s (default 10:
-                        V8 returns startup garbage about 8 s after start)
+  --settle S            broadcast without listeners before listeners connect, s (default 15;
+                        RSS before = median of its last 3 s; V8 returns startup memory some s after start)
   --batch B             listeners connected at a time (default 200)
   --target LIST         comma-separated: veza, reference (default veza,reference)
   --server-cmd CMD      command for the veza target, {port} is replaced
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     listeners: { type: "string", default: "2000" },
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "2" },
-    settle: { type: "string", default: "10" },
+    settle: { type: "string", default: "15" },
     batch: { type: "string", default: "200" },
     target: { type: "string", default: "veza,reference" },
     "server-cmd": { type: "string", default: `${process.execPath} bin/veza-stream start --port {port} --log-level warn` },

@@ -114,3 +114,75 @@ function readClockTicks(): number {
     return 100;
   }
 }
+
+/** One point of an {@link RssTimeline}. */
+export interface RssPoint {
+  /** Seconds since the timeline started. */
+  t: number;
+  /** Phase of the run at that time (settle, connect, warmup, window, ...). */
+  phase: string;
+  /** Resident set of the tree, MB. */
+  rssMb: number;
+}
+
+/**
+ * Reads the resident set of a process tree every `periodMs`, labelled with the run's phase, so a
+ * drop from garbage collection (V8 gives startup memory back some seconds after start) shows up
+ * and the per-listener figure can use medians instead of two single readings.
+ */
+export class RssTimeline {
+  readonly points: RssPoint[] = [];
+  private phase = "start";
+  private readonly t0 = performance.now();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly pid: number, periodMs = 500) {
+    this.timer = setInterval(() => this.sample(), periodMs);
+    this.sample();
+  }
+
+  /** Labels the following samples with `phase`. */
+  mark(phase: string): void {
+    this.phase = phase;
+    this.sample();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Median RSS (bytes) of the samples of `phase`, only the last `lastSec` of it when given. */
+  median(phase: string, lastSec = Infinity): number {
+    const of = this.points.filter((p) => p.phase === phase);
+    const end = of[of.length - 1]?.t ?? 0;
+    const xs = of.filter((p) => p.t >= end - lastSec).map((p) => p.rssMb).sort((a, b) => a - b);
+    if (xs.length === 0) return NaN;
+    const mid = xs.length >> 1;
+    const m = xs.length % 2 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;
+    return m * 2 ** 20;
+  }
+
+  /** Smallest and largest RSS (bytes) of the samples of `phase`. */
+  range(phase: string): [number, number] {
+    const xs = this.points.filter((p) => p.phase === phase).map((p) => p.rssMb);
+    return xs.length ? [Math.min(...xs) * 2 ** 20, Math.max(...xs) * 2 ** 20] : [NaN, NaN];
+  }
+
+  private sample(): void {
+    try {
+      const s = sampleTree(this.pid);
+      this.points.push({ t: Math.round(performance.now() - this.t0) / 1000, phase: this.phase, rssMb: Math.round(s.rssBytes / 1024) / 1024 });
+    } catch {
+      this.stop();
+    }
+  }
+}
+
+/** Machine-wide CPU time from the first line of /proc/stat, seconds: busy (all but idle and iowait) and total. */
+export function machineCpu(): { busySec: number; totalSec: number } {
+  const line = fs.readFileSync("/proc/stat", "latin1").split("\n", 1)[0] ?? "";
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busySec: (total - idle) / CLK_TCK, totalSec: total / CLK_TCK };
+}

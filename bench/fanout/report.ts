@@ -60,6 +60,8 @@ export function formatTable(results: TargetResult[]): string {
   return lines.join("\n");
 }
 
+const mb = (bytes: number): string => fmt(bytes / 2 ** 20, 1);
+
 function short(name: string): string {
   return name.split(/[ (]/)[0] ?? name;
 }
@@ -74,9 +76,12 @@ function details(r: TargetResult): string {
     `  listeners ${r.connected}/${r.listeners} connected in ${fmt(r.connectMs / 1000, 1)} s` +
       (r.failedToConnect ? `, ${r.failedToConnect} failed (first: ${r.firstFailure})` : "") +
       `; open at window start ${l.listenersAtStart}, at end ${l.listenersAtEnd}`,
-    `  window ${fmt(r.windowSec, 2)} s: server CPU ${fmt(r.cpuSec, 2)} s; frames sent ${l.sentInWindow}, received ${l.received}` +
+    `  window ${fmt(r.windowSec, 2)} s: server CPU ${fmt(r.cpuSec, 2)} s; machine busy ${fmt(r.machineBusyPct, 0)} % of a core` +
+      ` (other than server and load: ${fmt(r.machineBusyPct - r.cpuPct - l.loadCpuPct, 0)} %)`,
+    `  frames sent ${l.sentInWindow}, received ${l.received}` +
       ` of ${l.sentInWindow * l.listenersAtStart}; seq gaps ${l.seqGaps}; unmatched ${l.unmatched}; bad ${l.badFrames}`,
-    `  RSS before listeners ${fmt(r.rssBeforeListenersBytes / 2 ** 20, 1)} MB, with listeners ${fmt(r.rssWithListenersBytes / 2 ** 20, 1)} MB;` +
+    `  RSS median before listeners ${mb(r.rssBeforeListenersBytes)} MB, with listeners ${mb(r.rssWithListenersBytes)} MB` +
+      ` (window ${mb(r.rssWindowRangeBytes[0])}..${mb(r.rssWindowRangeBytes[1])});` +
       ` latency p90 ${fmt(l.latency.p90Ms, 2)} p99.9 ${fmt(l.latency.p999Ms, 2)} mean ${fmt(l.latency.meanMs, 2)} ms`,
     `  first listener of each frame: latency p50 ${fmt(l.firstListenerLatency.p50Ms, 2)} p99 ${fmt(l.firstListenerLatency.p99Ms, 2)}` +
       ` max ${fmt(l.firstListenerLatency.maxMs, 2)} ms; ${fmt(l.messagesPerRead, 2)} audio messages per socket read`,

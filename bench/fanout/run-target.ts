@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { freePort, httpReady, ServerProcess, sleep, startLoad, tcpReady } from "./children";
-import { sampleTree } from "./proc-stats";
+import { machineCpu, RssTimeline, sampleTree, type RssPoint } from "./proc-stats";
 import type { FromLoad, LoadResult, ToLoad } from "./protocol";
 
 /** A server to measure. `command` is a shell command line where `{port}` is replaced. */
@@ -47,9 +47,17 @@ export interface TargetResult {
   cpuUsPerListenerSec: number;
   /** Server CPU over the window, % of one core. */
   cpuPct: number;
+  /** CPU busy on the whole machine over the window (all cores, % of one core): server + load + kernel + anything else. */
+  machineBusyPct: number;
+  /** Median RSS over the last 3 s of the settle phase (broadcasting, no listeners). */
   rssBeforeListenersBytes: number;
+  /** Median RSS over the window. */
   rssWithListenersBytes: number;
-  /** VmHWM at the end of the window (peak since the server started). */
+  /** Smallest and largest RSS over the window: a wide range means GC moved RSS, and RSS/listener is noisy. */
+  rssWindowRangeBytes: [number, number];
+  /** RSS every 500 ms from ready to the end of the window. */
+  rssTimeline: RssPoint[];
+  /** VmHWM at the end of the window (peak since the server started, startup included). */
   peakRssBytes: number;
   rssPerListenerBytes: number;
   serverPids: number[];
@@ -104,31 +112,42 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
   const command = spec.command.replaceAll("{port}", String(port));
   const server = ServerProcess.start(command, opts.pin ? 0 : null, spec.env);
   let load: ChildProcess | null = null;
+  let timeline: RssTimeline | null = null;
   try {
     const readyMs = await server.waitReady(() => (spec.ready === "http" ? httpReady(port) : tcpReady(port)), 60_000);
+    timeline = new RssTimeline(server.pid);
     load = startLoad(opts.pin ? 1 : null);
     const channel = new LoadChannel(load);
     channel.send({ type: "init", port, streamId: opts.streamId, listeners: opts.listeners, batch: opts.batch, packets, frameMs: opts.frameMs });
     await channel.next("broadcasting", 30_000);
+    timeline.mark("settle");
     await sleep(opts.settleSec * 1000);
-    const before = sampleTree(server.pid);
 
+    timeline.mark("connect");
     channel.send({ type: "connect" });
     const connected = await channel.next("connected", 30_000 + opts.listeners * 20);
     if (connected.connected === 0) throw new Error(`no listener connected: ${connected.firstFailure ?? "?"}`);
+    timeline.mark("warmup");
     await sleep(opts.warmupSec * 1000);
 
     const start = sampleTree(server.pid);
+    const machineStart = machineCpu();
     channel.send({ type: "window-start" });
     await channel.next("window-started", 5_000);
+    timeline.mark("window");
     await sleep(opts.seconds * 1000);
     const end = sampleTree(server.pid);
+    const machineEnd = machineCpu();
+    timeline.mark("end");
+    timeline.stop();
     channel.send({ type: "window-stop", graceMs: 1000 });
     const { result } = await channel.next("result", 15_000);
 
     const windowSec = (end.atMs - start.atMs) / 1000;
     const cpuSec = end.cpuSec - start.cpuSec;
     const n = result.listenersAtStart;
+    const before = timeline.median("settle", 3);
+    const withListeners = timeline.median("window");
     return {
       name: spec.name,
       command,
@@ -142,14 +161,18 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
       windowSec,
       cpuUsPerListenerSec: n > 0 ? (cpuSec * 1e6) / (n * windowSec) : NaN,
       cpuPct: (cpuSec / windowSec) * 100,
-      rssBeforeListenersBytes: before.rssBytes,
-      rssWithListenersBytes: end.rssBytes,
+      machineBusyPct: ((machineEnd.busySec - machineStart.busySec) / windowSec) * 100,
+      rssBeforeListenersBytes: before,
+      rssWithListenersBytes: withListeners,
+      rssWindowRangeBytes: timeline.range("window"),
       peakRssBytes: end.hwmBytes,
-      rssPerListenerBytes: n > 0 ? (end.rssBytes - before.rssBytes) / n : NaN,
+      rssPerListenerBytes: n > 0 ? (withListeners - before) / n : NaN,
+      rssTimeline: timeline.points,
       serverPids: end.pids,
       load: result,
     };
   } finally {
+    timeline?.stop();
     const child = load;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));

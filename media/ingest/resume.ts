@@ -82,8 +82,11 @@ class OggResumer implements IngestResumer {
       this.pending = buf.subarray(size);
       if (!this.headersDone) {
         const view = new DataView(page.buffer, page.byteOffset, 14);
-        const granuleIsZero = view.getUint32(6, true) === 0 && view.getUint32(10, true) === 0;
-        if (granuleIsZero && this.headers.length < 16) this.headers.push(page);
+        const lo = view.getUint32(6, true);
+        const hi = view.getUint32(10, true);
+        // granule 0: header packets end here; -1: no packet ends here (a header spanning pages)
+        const isHeader = (lo === 0 && hi === 0) || (lo === 0xffff_ffff && hi === 0xffff_ffff);
+        if (isHeader && this.headers.length < 64) this.headers.push(page);
         else this.headersDone = true;
       }
       pages.push(page);
@@ -188,7 +191,8 @@ class WavResumer implements IngestResumer {
 
   restart(): Uint8Array[] {
     this.pcm.restart();
-    return this.headerDone && this.header.length ? [this.header] : [];
+    // before the data chunk arrived, the partial header is all there is: replay it
+    return this.header.length ? [this.header] : [];
   }
 
   /** Offset just past the "data" chunk header, or -1; reads blockAlign from "fmt ". */

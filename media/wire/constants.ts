@@ -15,7 +15,7 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
 /** Bit flags of an audio.data message (byte 3). */
 export const AudioFlag = {
-  /** The media time does not follow on from the previous frame (new broadcaster, encoder restart). */
+  /** The audio does not follow on from the previous frame (new broadcaster, encoder restart, new owner); media time stays monotonic. */
   DISCONTINUITY: 0x01,
 } as const;
 

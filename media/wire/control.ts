@@ -65,6 +65,8 @@ export interface StreamInfo {
   frames: number;
   /** Media time of the next frame, samples at 48 kHz. */
   mediaTime: number;
+  /** Average Opus bit rate of the current broadcast, bit/s (0 when not live). */
+  bitrate: number;
   /** Node that owns the stream actor. */
   owner: string;
 }
