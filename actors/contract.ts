@@ -7,6 +7,7 @@
 import type { CallingOptions, Context, ServiceBroker } from "moleculer";
 import { z } from "zod";
 import { INGEST_FORMATS, STREAM_ID_PATTERN, type StreamInfo } from "../media/wire/control";
+import type { SyncTick } from "../media/clock/playout";
 import { VezaError } from "./errors";
 
 const streamId = z.string().regex(STREAM_ID_PATTERN);
@@ -24,6 +25,7 @@ export const ACTION_PARAMS = {
     channels: z.number().int().min(1).max(2).optional(),
     metadata: metadata.optional(),
     broadcaster,
+    playoutDelayMs: z.number().int().min(20).max(10_000).optional(),
     /** Session id of the broadcaster's previous connection: taken over even if still on air. */
     resume: z.string().optional(),
   }),
@@ -85,6 +87,8 @@ export interface EventPayloads {
   "stream.status": StreamInfo;
   "encoder.restarted": { streamId: string; restarts: number; exitCode: number | null; signal: string | null };
   "encoder.failed": { streamId: string; code: string; message: string };
+  /** A stream's clock mapping for synchronised playout (docs/protocol.md, sync.tick). */
+  "stream.clock": { streamId: string; tick: SyncTick };
 }
 export type EventName = keyof EventPayloads;
 

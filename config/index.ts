@@ -32,6 +32,7 @@ export const CONFIG_SCHEMA = z.object({
     .describe("SERVICES|--services|roles this node runs, comma-separated"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("LOG_LEVEL|--log-level|pino log level"),
   opusBitrate: int(6_000, 510_000).default(128_000).describe("OPUS_BITRATE|--opus-bitrate|encoder bit rate, bit/s (RFC 6716: 6-510 kbit/s)"),
+  playoutDelayMs: int(20, 10_000).default(120).describe("PLAYOUT_DELAY_MS|--playout-delay|default playout delay of synchronised listeners, ms (a stream.start may set its own)"),
   maxBackpressureBytes: int(4_096, 64 * 1024 * 1024).default(256 * 1024).describe("MAX_BACKPRESSURE_BYTES|--max-backpressure|bytes queued for one listener before it is dropped"),
   maxListeners: int(1, 10_000_000).default(100_000).describe("MAX_LISTENERS|--max-listeners|listener sockets this gateway accepts"),
   startTimeoutMs: int(100, 600_000).default(10_000).describe("START_TIMEOUT_MS|--start-timeout|ms a broadcaster has to send stream.start"),

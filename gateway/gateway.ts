@@ -12,6 +12,7 @@ import { call, type ActionName, type ActionParams, type ActionResults } from "..
 import { ERROR_CATALOGUE, VezaError, errorCodeOf, type ErrorCode } from "../actors/errors";
 import type { NodeMetrics } from "../actors/metrics";
 import type { NodeContext } from "../actors/node-context";
+import type { SyncTick } from "../media/clock/playout";
 import type { StreamInfo } from "../media/wire/control";
 import type { MediaBus } from "../transports";
 import { Fanout } from "./fanout";
@@ -36,6 +37,8 @@ export class Gateway {
   readonly sessions = new Map<string, WebSocket<ListenerData>>();
   /** Broadcaster sockets on this node, by stream id. */
   private readonly broadcasters = new Map<string, WebSocket<BroadcasterData>>();
+  /** Latest sync ticks of each stream (the one in force and pending ones), from stream.clock events. */
+  readonly syncTicks = new Map<string, SyncTick[]>();
   /** Latest known view of each stream, from stream.* events. */
   readonly streamInfo = new Map<string, StreamInfo>();
   listenerCount = 0;
@@ -231,6 +234,15 @@ export class Gateway {
     const text = JSON.stringify({ type: "stream.status", ...info });
     this.fanout.publishText(info.streamId, text);
     if (broadcaster && broadcaster.getUserData().phase === "live") broadcaster.cork(() => broadcaster.send(text, false));
+  }
+
+  /** A stream's clock mapping changed: keep it for new listeners and send it to the current ones. */
+  onClockTick(streamId: string, tick: SyncTick): void {
+    const ticks = (this.syncTicks.get(streamId) ?? []).filter((t) => t.validFrom < tick.validFrom);
+    ticks.push(tick);
+    while (ticks.length > 3) ticks.shift();
+    this.syncTicks.set(streamId, ticks);
+    this.fanout.publishText(streamId, JSON.stringify({ type: "sync.tick", streamId, ...tick }));
   }
 
   /** Tells the stream actor this node's listener count of `streamId` (debounced). */

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ListenerSession } from "../actors/listener/listener-session";
+import { clusterNowUs } from "../media/clock/cluster-time";
 import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../media/wire/constants";
 import { STREAM_ID_PATTERN, type HelloMessage } from "../media/wire/control";
 import type { SessionRecord } from "../actors/cluster/store";
@@ -81,6 +82,7 @@ export function registerListenRoute(gw: Gateway): void {
       ws.cork(() => {
         ws.send(JSON.stringify(hello), false);
         ws.send(JSON.stringify({ type: "stream.status", ...gw.statusOf(data.streamId) }), false);
+        for (const tick of gw.syncTicks.get(data.streamId) ?? []) ws.send(JSON.stringify({ type: "sync.tick", streamId: data.streamId, ...tick }), false);
         const info = gw.streamInfo.get(data.streamId);
         if (info && (info.title || Object.keys(info.metadata).length)) {
           ws.send(JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }), false);
@@ -91,8 +93,19 @@ export function registerListenRoute(gw: Gateway): void {
       gw.listenerCount++;
       gw.reportListeners(data.streamId);
     },
-    message: () => {
-      // listeners send nothing yet (clock sync will come here); ignored, never fatal
+    message: (ws, message, isBinary) => {
+      // clock.ping → clock.pong (NTP-style, RFC 5905 §8): t1 as early as possible, t2 just before sending
+      const t1 = clusterNowUs();
+      if (isBinary || message.byteLength > 256) return;
+      let ping: { type?: unknown; id?: unknown; t0?: unknown };
+      try {
+        ping = JSON.parse(Buffer.from(message).toString("utf8")) as typeof ping;
+      } catch {
+        return; // listeners' bad input is ignored, never fatal
+      }
+      if (ping.type !== "clock.ping" || typeof ping.t0 !== "number") return;
+      const id = typeof ping.id === "number" ? ping.id : 0;
+      ws.send(`{"type":"clock.pong","id":${id},"t0":${ping.t0},"t1":${t1},"t2":${clusterNowUs()}}`, false);
     },
     close: (ws, code) => {
       const data = ws.getUserData();

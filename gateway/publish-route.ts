@@ -73,6 +73,7 @@ export function registerPublishRoute(gw: Gateway): void {
         channels: msg.channels,
         metadata: msg.metadata,
         resume: msg.resume,
+        playoutDelayMs: msg.playoutDelayMs,
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID },
       });
       if ((data.phase as Phase) === "closed") {

@@ -51,6 +51,9 @@ export function gatewayService(node: NodeContext, onListening: (port: number) =>
       "stream.stop"(ctx: Context<EventPayloads["stream.stop"]>) {
         gw?.onStreamEvent("stop", ctx.params);
       },
+      "stream.clock"(ctx: Context<EventPayloads["stream.clock"]>) {
+        gw?.onClockTick(ctx.params.streamId, ctx.params.tick);
+      },
       "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
         gw?.onNodeLeft(ctx.params.node.id);
       },

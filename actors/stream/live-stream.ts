@@ -3,6 +3,8 @@
  * current broadcaster, metadata, listener counts per gateway, and the media clock that stamps every
  * frame with a sequence number and media time. No I/O here; the service wires it to the bus.
  */
+import { MediaClock } from "../../media/clock/media-clock";
+import type { SyncTick } from "../../media/clock/playout";
 import { AudioFlag, writeAudioHeader } from "../../media/wire";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { IngestFormat, StreamInfo } from "../../media/wire/control";
@@ -43,13 +45,22 @@ export class LiveStream {
   private broadcastSamples = 0;
   /** Set when the next frame follows a gap (new broadcaster, encoder restart). */
   private discontinuity = true;
+  /** Media time → cluster time, estimated from frame arrivals (reset at every discontinuity). */
+  readonly clock = new MediaClock();
+  /** Playout delay listeners add to the clock mapping, ms. */
+  playoutDelayMs: number;
+  /** Media time of the first frame after the last clock reset: a tick is due from there. */
+  private resetAt: number | null = null;
   /** ms since epoch the stream last had a broadcaster or listeners; for garbage collection. */
   lastActiveAt = Date.now();
 
   constructor(
     readonly streamId: string,
     readonly owner: string,
-  ) {}
+    playoutDelayMs: number,
+  ) {
+    this.playoutDelayMs = playoutDelayMs;
+  }
 
   /** Listeners on all gateways. */
   get listeners(): number {
@@ -113,9 +124,9 @@ export class LiveStream {
   /**
    * Stamps an audio.data message in place with this stream's sequence number and media time, and
    * advances the clock by the frame's duration (samples at 48 kHz). `message` must be a complete
-   * audio.data message that the caller owns.
+   * audio.data message that the caller owns; `arrivalUs` is when it reached this node (cluster µs).
    */
-  stamp(message: Uint8Array, rendition: number, duration: number): Uint8Array {
+  stamp(message: Uint8Array, rendition: number, duration: number, arrivalUs: number): Uint8Array {
     const seq = this.nextSeq.get(rendition) ?? 0;
     this.nextSeq.set(rendition, (seq + 1) >>> 0);
     const flags = this.discontinuity ? AudioFlag.DISCONTINUITY : 0;
@@ -128,6 +139,11 @@ export class LiveStream {
       packet: { length: message.length - AUDIO_HEADER_BYTES },
     });
     if (rendition === 0) {
+      if (this.discontinuity) {
+        this.clock.reset();
+        this.resetAt = this.mediaTime;
+      }
+      this.clock.add(this.mediaTime, arrivalUs);
       this.broadcastBytes += message.length - AUDIO_HEADER_BYTES;
       this.broadcastSamples += duration;
       this.mediaTime += duration;
@@ -135,6 +151,23 @@ export class LiveStream {
       this.discontinuity = false;
     }
     return message;
+  }
+
+  /**
+   * The sync tick to send now, or null: right after a clock reset (valid from the reset frame),
+   * else when `periodic` (valid from `leadSamples` ahead, so every listener switches on the same
+   * sample before it is played).
+   */
+  syncTick(periodic: boolean, leadSamples = 24_000): SyncTick | null {
+    if (this.lifecycle.state !== "live" || this.clock.samples === 0) return null;
+    let validFrom: number;
+    if (this.resetAt !== null) {
+      validFrom = this.resetAt;
+      this.resetAt = null;
+    } else if (periodic) validFrom = this.mediaTime + leadSamples;
+    else return null;
+    const mapping = this.clock.mapping(validFrom);
+    return mapping ? { ...mapping, validFrom, playoutDelayMs: this.playoutDelayMs } : null;
   }
 
   touch(): void {

@@ -5,6 +5,7 @@
  * about state changes with `stream.*` events.
  */
 import type { Context, ServiceSchema } from "moleculer";
+import { clusterNowUs } from "../../media/clock/cluster-time";
 import { opusPacketInfo } from "../../media/opus/packet";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { StreamInfo } from "../../media/wire/control";
@@ -29,6 +30,7 @@ export function streamService(node: NodeContext): ServiceSchema {
   const statusTimers = new Map<string, NodeJS.Timeout>();
   let gcTimer: NodeJS.Timeout | null = null;
   let leaseTimer: NodeJS.Timeout | null = null;
+  let tickTimer: NodeJS.Timeout | null = null;
 
   return {
     name: "stream",
@@ -46,12 +48,13 @@ export function streamService(node: NodeContext): ServiceSchema {
           p.metadata,
           p.resume,
         );
+        stream.playoutDelayMs = p.playoutDelayMs ?? node.config.playoutDelayMs;
         closeInput(p.streamId);
         try {
           if (p.format === "opus") {
-            inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(stream, m, true)));
+            inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(this.broker, stream, m, true)));
           } else {
-            inputs.set(p.streamId, node.bus.subscribe(subjects.encoded(p.streamId, 0), (m) => onFrame(stream, m, false)));
+            inputs.set(p.streamId, node.bus.subscribe(subjects.encoded(p.streamId, 0), (m) => onFrame(this.broker, stream, m, false)));
             await call(ctx, "encoder.open", { streamId: p.streamId, format: p.format, sampleRate: p.sampleRate, channels: p.channels }, { nodeID: this.broker.nodeID });
           }
         } catch (err) {
@@ -147,11 +150,19 @@ export function streamService(node: NodeContext): ServiceSchema {
       gcTimer.unref();
       leaseTimer = setInterval(() => void renewLeases(this.broker), LEASE_TTL_MS / 3);
       leaseTimer.unref();
+      tickTimer = setInterval(() => {
+        for (const s of streams.values()) {
+          const tick = s.syncTick(true);
+          if (tick) emitEvent(this.broker, "stream.clock", { streamId: s.streamId, tick });
+        }
+      }, 1000);
+      tickTimer.unref();
     },
 
     async stopped() {
       if (gcTimer) clearInterval(gcTimer);
       if (leaseTimer) clearInterval(leaseTimer);
+      if (tickTimer) clearInterval(tickTimer);
       for (const t of statusTimers.values()) clearTimeout(t);
       for (const id of [...inputs.keys()]) closeInput(id);
     },
@@ -159,7 +170,7 @@ export function streamService(node: NodeContext): ServiceSchema {
 
   function getOrCreate(streamId: string, owner: string): LiveStream {
     let stream = streams.get(streamId);
-    if (!stream) streams.set(streamId, (stream = new LiveStream(streamId, owner)));
+    if (!stream) streams.set(streamId, (stream = new LiveStream(streamId, owner, node.config.playoutDelayMs)));
     return stream;
   }
 
@@ -175,7 +186,8 @@ export function streamService(node: NodeContext): ServiceSchema {
   }
 
   /** Stamps one audio.data message (owned by us) and publishes it to listeners. */
-  function onFrame(stream: LiveStream, message: Uint8Array, fromBroadcaster: boolean): void {
+  function onFrame(broker: Context["broker"], stream: LiveStream, message: Uint8Array, fromBroadcaster: boolean): void {
+    const arrivalUs = clusterNowUs();
     if (stream.lifecycle.state !== "live" || message.length <= AUDIO_HEADER_BYTES) return;
     let duration: number;
     try {
@@ -185,8 +197,11 @@ export function streamService(node: NodeContext): ServiceSchema {
       node.metrics.framesDropped.inc({ reason: "bad_frame" });
       return;
     }
-    stream.stamp(message, 0, duration);
+    stream.stamp(message, 0, duration, arrivalUs);
     node.metrics.framesIn.inc();
+    // after a clock reset the tick goes out before the frame it applies to
+    const tick = stream.syncTick(false);
+    if (tick) emitEvent(broker, "stream.clock", { streamId: stream.streamId, tick });
     node.bus.publish(subjects.audio(stream.streamId, 0), message);
   }
 

@@ -25,6 +25,8 @@ export const StreamStartMessage = z
     /** Input channel count, required for pcm_s16le; for opus, the channels of the packets (default 2). */
     channels: z.number().int().min(1).max(2).optional(),
     metadata: metadata.optional(),
+    /** Playout delay of synchronised listeners for this stream, ms (default: the server's PLAYOUT_DELAY_MS). */
+    playoutDelayMs: z.number().int().min(20).max(10_000).optional(),
     /** After a reconnection: the sessionId of the broadcaster's previous connection, which it takes over. */
     resume: z.string().max(64).optional(),
   })
@@ -111,4 +113,26 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage;
+/** Server → listener: the stream's clock mapping (media/clock/playout.ts SyncTick). */
+export interface SyncTickMessage {
+  type: "sync.tick";
+  streamId: string;
+  anchorMediaTime: number;
+  anchorClusterUs: number;
+  rateHz: number;
+  validFrom: number;
+  playoutDelayMs: number;
+}
+
+/** Server → listener: answer to a listener's `{"type":"clock.ping","id":n,"t0":µs}`. */
+export interface ClockPongMessage {
+  type: "clock.pong";
+  id: number;
+  /** Listener's send time, echoed (its clock, µs). */
+  t0: number;
+  /** Gateway receive and send times, cluster µs. */
+  t1: number;
+  t2: number;
+}
+
+export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage | SyncTickMessage | ClockPongMessage;

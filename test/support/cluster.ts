@@ -7,11 +7,11 @@ export interface NodeSpec {
 }
 
 /** Starts one node process per spec against the machine's NATS and Redis, in a fresh namespace. */
-export async function startCluster(specs: NodeSpec[]): Promise<{ namespace: string; nodes: Record<string, NodeProcess>; stop(): Promise<void> }> {
+export async function startCluster(specs: NodeSpec[], extraEnv: Record<string, string> = {}): Promise<{ namespace: string; nodes: Record<string, NodeProcess>; stop(): Promise<void> }> {
   await ensureNats();
   await ensureRedis();
   const namespace = `t${process.pid}x${Date.now().toString(36)}`;
-  const env = { NATS_URL, REDIS_URL, CLUSTER_NAMESPACE: namespace };
+  const env = { NATS_URL, REDIS_URL, CLUSTER_NAMESPACE: namespace, ...extraEnv };
   const started = await Promise.all(specs.map((s) => startNodeProcess(["--node-id", s.name, "--services", s.services], env)));
   const nodes: Record<string, NodeProcess> = {};
   specs.forEach((s, i) => (nodes[s.name] = started[i]!));

@@ -1,0 +1,126 @@
+/**
+ * A simulated synchronised listener: the SDK's real clock sync (media/clock/clock-sync.ts), sync
+ * ticks and device follower (media/clock/playout.ts) over a real WebSocket to a gateway, behind a
+ * jitter link in each direction, with a virtual audio device that renders 128-sample blocks at
+ * 48 kHz of its own (drifting, offset) clock. For every frame it records the true time its first
+ * sample sounds: the ground truth the sync bench and tests measure.
+ */
+import WebSocket from "ws";
+import { ClockSync } from "../../media/clock/clock-sync";
+import { clusterNowUs } from "../../media/clock/cluster-time";
+import { DeviceFollower, PlayoutSchedule, type SyncTick } from "../../media/clock/playout";
+import { decodeAudioData } from "../../media/wire";
+import type { ServerMessage } from "../../media/wire/control";
+import { JitterLink, type VirtualClock } from "./virtual-clock";
+
+const BLOCK = 128;
+const DEVICE_RATE = 48_000;
+
+export interface SimListenerOptions {
+  url: string;
+  streamId: string;
+  clock: VirtualClock;
+  /** Jitter of each direction, ms (uniform 0..max). */
+  upJitterMs: number;
+  downJitterMs: number;
+  random: () => number;
+  /** Estimate the client clock's drift (tests switch it off). Default true. */
+  compensateDrift?: boolean;
+  /** Ping interval while converging (first 2 s), settling (to 15 s) and after, ms. */
+  burstPingMs?: number;
+  settlePingMs?: number;
+  steadyPingMs?: number;
+}
+
+export class SimListener {
+  readonly sync: ClockSync;
+  readonly schedule = new PlayoutSchedule();
+  readonly follower = new DeviceFollower();
+  /** True time (µs) at which each frame's first sample sounded, by media time. */
+  readonly played = new Map<number, number>();
+  /** Play time minus the time the schedule asked for (µs), by media time: the listener's error. */
+  readonly errors = new Map<number, number>();
+  /** True time (µs) each frame arrived, by media time. */
+  private readonly arrived = new Map<number, number>();
+  /** Frames that had not arrived when their turn came. */
+  underruns = 0;
+  joinedAtUs = 0;
+  private ws: WebSocket | null = null;
+  private readonly up: JitterLink;
+  private readonly down: JitterLink;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private renderTimer: NodeJS.Timeout | null = null;
+  private nextBlockLocalUs = 0;
+  private pingId = 0;
+
+  constructor(private readonly o: SimListenerOptions) {
+    this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true });
+    this.up = new JitterLink(o.upJitterMs, o.random);
+    this.down = new JitterLink(o.downJitterMs, o.random);
+  }
+
+  async start(): Promise<void> {
+    const ws = new WebSocket(`${this.o.url}/ws/listen/${this.o.streamId}`);
+    this.ws = ws;
+    ws.on("message", (data: Buffer, isBinary) => this.down.send(() => this.onMessage(data, isBinary)));
+    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+    this.joinedAtUs = clusterNowUs();
+    const ping = () => {
+      const t0 = this.o.clock.local();
+      const msg = JSON.stringify({ type: "clock.ping", id: ++this.pingId, t0 });
+      this.up.send(() => ws.readyState === WebSocket.OPEN && ws.send(msg));
+      const sinceJoin = clusterNowUs() - this.joinedAtUs;
+      const interval = sinceJoin < 2e6 ? (this.o.burstPingMs ?? 2) : sinceJoin < 15e6 ? (this.o.settlePingMs ?? 5) : (this.o.steadyPingMs ?? 20);
+      this.pingTimer = setTimeout(ping, interval);
+    };
+    ping();
+    this.nextBlockLocalUs = this.o.clock.local();
+    this.renderTimer = setInterval(() => this.render(), 5);
+  }
+
+  stop(): void {
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    if (this.renderTimer) clearInterval(this.renderTimer);
+    this.ws?.close();
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      const frame = decodeAudioData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      this.arrived.set(frame.mediaTime, clusterNowUs());
+      return;
+    }
+    const msg = JSON.parse(data.toString()) as ServerMessage;
+    if (msg.type === "clock.pong") this.sync.add(msg.t0, msg.t1, msg.t2, this.o.clock.local());
+    else if (msg.type === "sync.tick") this.schedule.add(msg as SyncTick);
+  }
+
+  /** Renders every device block due by now (local clock), recording when frames start sounding. */
+  private render(): void {
+    const clock = this.o.clock;
+    const nowLocal = clock.local();
+    const blockUs = (BLOCK / DEVICE_RATE) * 1e6;
+    while (this.nextBlockLocalUs + blockUs <= nowLocal) {
+      const l0 = this.nextBlockLocalUs;
+      const l1 = l0 + blockUs;
+      this.nextBlockLocalUs = l1;
+      if (!this.sync.ready || !this.schedule.ready) continue;
+      const plan = this.follower.plan(this.schedule, this.sync.toCluster(l0), this.sync.toCluster(l1), BLOCK);
+      if (!plan) continue;
+      const end = plan.start + plan.ratio * BLOCK;
+      // frames start on multiples of 960 samples of media time (20 ms Opus frames)
+      for (let m = Math.ceil(plan.start / 960) * 960; m < end; m += 960) {
+        const trueUs = clock.trueAt(l0 + (((m - plan.start) / plan.ratio) * 1e6) / DEVICE_RATE);
+        const arrivedUs = this.arrived.get(m);
+        if (arrivedUs === undefined || arrivedUs > trueUs) {
+          if (arrivedUs !== undefined || this.played.size > 0) this.underruns++;
+          continue;
+        }
+        this.played.set(m, trueUs);
+        const target = this.schedule.playoutUs(m);
+        if (target !== undefined) this.errors.set(m, trueUs - target);
+        this.arrived.delete(m);
+      }
+    }
+  }
+}

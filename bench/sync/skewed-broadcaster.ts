@@ -1,0 +1,61 @@
+/**
+ * A broadcaster whose sound card runs `skewPpm` off 48 kHz: it sends one real 20 ms Opus packet
+ * per 20 ms of its own clock, i.e. every 20 ms / (1 + skew) of true time, scheduled against the
+ * start time so the rate does not wander. It records the true send time of every frame.
+ */
+import WebSocket from "ws";
+import { clusterNowUs } from "../../media/clock/cluster-time";
+import { encodeAudioData } from "../../media/wire";
+import type { ServerMessage } from "../../media/wire/control";
+
+export class SkewedBroadcaster {
+  /** True send time (µs) of frame k (media time 960·k). */
+  readonly sentUs: number[] = [];
+  private ws: WebSocket | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly streamId: string,
+    private readonly packets: Buffer[],
+    readonly skewPpm: number,
+    private readonly playoutDelayMs?: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const ws = new WebSocket(`${this.url}/ws/publish/${this.streamId}`);
+    this.ws = ws;
+    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+    const started = new Promise<void>((resolve, reject) =>
+      ws.on("message", (d, isBinary) => {
+        if (isBinary) return;
+        const msg = JSON.parse(d.toString()) as ServerMessage;
+        if (msg.type === "stream.started") resolve();
+        if (msg.type === "error") reject(new Error(msg.message));
+      }),
+    );
+    ws.send(JSON.stringify({ type: "stream.start", format: "opus", title: "sync bench", playoutDelayMs: this.playoutDelayMs }));
+    await started;
+    const t0 = clusterNowUs();
+    const periodUs = 20_000 / (1 + this.skewPpm / 1e6);
+    const tick = () => {
+      if (this.stopped) return;
+      const now = clusterNowUs();
+      for (let k = this.sentUs.length; t0 + k * periodUs <= now; k = this.sentUs.length) {
+        const packet = this.packets[k % this.packets.length]!;
+        ws.send(encodeAudioData({ rendition: 0, flags: 0, seq: k >>> 0, mediaTime: k * 960, duration: 960, packet }));
+        this.sentUs.push(clusterNowUs());
+      }
+      const next = t0 + this.sentUs.length * periodUs;
+      this.timer = setTimeout(tick, Math.max(0, (next - clusterNowUs()) / 1000));
+    };
+    tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws?.close();
+  }
+}
