@@ -27,6 +27,8 @@ export interface SyncRunOptions {
   seed?: number;
   /** Frames after join ignored by the spread statistics (convergence), s. Default 2. */
   settleSeconds?: number;
+  /** Listeners join at random times over this many seconds (spreads their ping bursts). Default 0. */
+  joinSpreadSeconds?: number;
 }
 
 export interface SyncRunResult {
@@ -63,8 +65,9 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
       const clock = new VirtualClock((random() * 2 - 1) * o.maxOffsetMs * 1000, (random() * 2 - 1) * o.maxDriftPpm);
       sims.push(new SimListener({ url: urls[i % 2]!, streamId: "sync", clock, upJitterMs: o.upJitterMs, downJitterMs: o.downJitterMs, random, compensateDrift: o.compensateDrift }));
     }
-    await Promise.all(sims.map((s) => s.start()));
-    await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    const spreadMs = (o.joinSpreadSeconds ?? 0) * 1000;
+    await Promise.all(sims.map((s) => new Promise((r) => setTimeout(r, random() * spreadMs)).then(() => s.start())));
+    await new Promise((r) => setTimeout(r, Math.max(0, o.seconds * 1000 - spreadMs)));
   } finally {
     for (const s of sims) s.stop();
     broadcaster.stop();

@@ -43,14 +43,14 @@ describe("config", () => {
   it("reads every key from its environment variable, coercing numbers", () => {
     const c = loadConfig({
       PORT: "9000", HOST: "127.0.0.1", NODE_ID: "gw-1", NATS_URL: "nats://nats.local:4222", CLUSTER_NAMESPACE: "staging_2", REDIS_URL: "rediss://redis.local:6380/0", SERVICES: "gateway, stream",
-      LOG_LEVEL: "debug", OPUS_BITRATE: "96000", MAX_BACKPRESSURE_BYTES: "65536", MAX_LISTENERS: "50", START_TIMEOUT_MS: "2500",
+      LOG_LEVEL: "debug", OPUS_BITRATE: "96000", MAX_BACKPRESSURE_BYTES: "65536", MAX_LISTENERS: "50", START_TIMEOUT_MS: "2500", PLAYOUT_DELAY_MS: "90",
       FFMPEG_PATH: "/opt/ffmpeg", DEMO_FILE: "x.ogg", DEMO_STREAM: "radio_1",
     });
     assert.deepEqual(
       { ...c },
       {
         port: 9000, host: "127.0.0.1", nodeId: "gw-1", natsUrl: "nats://nats.local:4222", namespace: "staging_2", redisUrl: "rediss://redis.local:6380/0", services: ["gateway", "stream"],
-        logLevel: "debug", opusBitrate: 96_000, maxBackpressureBytes: 65_536, maxListeners: 50, startTimeoutMs: 2500,
+        logLevel: "debug", opusBitrate: 96_000, maxBackpressureBytes: 65_536, maxListeners: 50, startTimeoutMs: 2500, playoutDelayMs: 90,
         ffmpegPath: "/opt/ffmpeg", demo: "x.ogg", demoStream: "radio_1",
       },
     );
