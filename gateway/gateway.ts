@@ -19,6 +19,7 @@ import { Fanout } from "./fanout";
 import { registerHttpRoutes } from "./http-routes";
 import { registerListenRoute, type ListenerData } from "./listen-route";
 import { registerPublishRoute, type BroadcasterData } from "./publish-route";
+import { registerStaticRoutes } from "./web/static-routes";
 import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws";
 
 /** How often the backpressure sweep looks for listeners over the limit (ms). */
@@ -69,6 +70,7 @@ export class Gateway {
     this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays);
     registerPublishRoute(this);
     registerListenRoute(this);
+    registerStaticRoutes(this);
     registerHttpRoutes(this);
   }
 

@@ -19,8 +19,8 @@ const USAGE = `usage: tsx bench/fanout/index.ts [options]
   --listeners N         listeners (default 2000)
   --seconds D           measured window, s (default 20)
   --warmup S            warm-up after the listeners connect, s (default 2)
-  --settle S            broadcast without listeners before listeners connect, s (default 15;
-                        RSS before = median of its last 3 s; V8 returns startup memory some s after start)
+  --settle S            broadcast without listeners before listeners connect, s (default 10;
+                        V8 returns startup memory some seconds after start)
   --batch B             listeners connected at a time (default 200)
   --target LIST         comma-separated: veza, reference (default veza,reference)
   --server-cmd CMD      command for the veza target, {port} is replaced
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     listeners: { type: "string", default: "2000" },
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "2" },
-    settle: { type: "string", default: "15" },
+    settle: { type: "string", default: "10" },
     batch: { type: "string", default: "200" },
     target: { type: "string", default: "veza,reference" },
     "server-cmd": { type: "string", default: `${process.execPath} bin/veza-stream start --port {port} --log-level warn` },
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     seconds: positive("seconds", values.seconds, 600),
     warmupSec: positive("warmup", values.warmup, 60),
     settleSec: positive("settle", values.settle, 120),
+    baselineSec: 3,
     batch: Math.floor(positive("batch", values.batch, 5_000)),
     streamId: `bench${process.pid}`,
     pin: values.pin ?? false,
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
   }
 
   // Bound the whole run: start + connect + warm-up + window + teardown per target.
-  const perTargetSec = 60 + 30 + opts.settleSec + opts.listeners * 0.02 + opts.warmupSec + opts.seconds + 30;
+  const perTargetSec = 60 + 30 + opts.settleSec + opts.baselineSec + opts.listeners * 0.02 + opts.warmupSec + opts.seconds + 30;
   setTimeout(() => {
     console.error(`fanout: run exceeded ${Math.round(perTargetSec * specs.length)} s, aborting`);
     process.exit(1);

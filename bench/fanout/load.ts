@@ -130,12 +130,14 @@ function send(msg: FromLoad): void {
   process.send?.(msg);
 }
 
-async function connectListeners(opts: Extract<ToLoad, { type: "init" }>, m: Measurement): Promise<FromLoad> {
+let failed = 0;
+let firstFailure: string | null = null;
+
+/** Connects `count` more listeners, `opts.batch` at a time, each batch waiting for its hellos. */
+async function connectListeners(opts: Extract<ToLoad, { type: "init" }>, m: Measurement, count: number): Promise<FromLoad> {
   const t0 = performance.now();
-  let failed = 0;
-  let firstFailure: string | null = null;
-  for (let done = 0; done < opts.listeners; done += opts.batch) {
-    const size = Math.min(opts.batch, opts.listeners - done);
+  for (let done = 0; done < count; done += opts.batch) {
+    const size = Math.min(opts.batch, count - done);
     await new Promise<void>((resolve) => {
       let pending = size;
       const timer = setTimeout(() => {
@@ -204,7 +206,7 @@ async function handle(msg: ToLoad): Promise<void> {
     }
     case "connect":
       if (!init || !measurement) throw new Error("connect before init");
-      send(await connectListeners(init, measurement));
+      send(await connectListeners(init, measurement, msg.count));
       return;
     case "window-start":
       if (!measurement) throw new Error("window-start before init");

@@ -162,6 +162,18 @@ export class RssTimeline {
     return m * 2 ** 20;
   }
 
+  /** Sum of the falls larger than `minBytes` between consecutive samples whose phase is in `phases`, bytes. */
+  falls(phases: string[], minBytes: number): number {
+    let sum = 0;
+    for (let i = 1; i < this.points.length; i++) {
+      const a = this.points[i - 1] as RssPoint;
+      const b = this.points[i] as RssPoint;
+      const fall = (a.rssMb - b.rssMb) * 2 ** 20;
+      if (phases.includes(b.phase) && fall > minBytes) sum += fall;
+    }
+    return sum;
+  }
+
   /** Smallest and largest RSS (bytes) of the samples of `phase`. */
   range(phase: string): [number, number] {
     const xs = this.points.filter((p) => p.phase === phase).map((p) => p.rssMb);
@@ -178,11 +190,37 @@ export class RssTimeline {
   }
 }
 
-/** Machine-wide CPU time from the first line of /proc/stat, seconds: busy (all but idle and iowait) and total. */
-export function machineCpu(): { busySec: number; totalSec: number } {
-  const line = fs.readFileSync("/proc/stat", "latin1").split("\n", 1)[0] ?? "";
-  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = ticks.reduce((a, b) => a + b, 0);
-  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-  return { busySec: (total - idle) / CLK_TCK, totalSec: total / CLK_TCK };
+/** CPU time of one CPU (or all, `cpu`) from /proc/stat, seconds. */
+export interface CpuTimes {
+  name: string;
+  /** user + nice. */
+  userSec: number;
+  systemSec: number;
+  /** irq + softirq: with IRQ time accounting this is charged to no process (e.g. loopback TCP receive work). */
+  irqSec: number;
+  /** All but idle and iowait. */
+  busySec: number;
+}
+
+/** The `cpu` (all CPUs) and `cpuN` lines of /proc/stat. */
+export function machineCpu(): CpuTimes[] {
+  const out: CpuTimes[] = [];
+  for (const line of fs.readFileSync("/proc/stat", "latin1").split("\n")) {
+    if (!line.startsWith("cpu")) continue;
+    const [name = "", ...rest] = line.trim().split(/\s+/);
+    const t = rest.slice(0, 8).map((x) => Number(x) / CLK_TCK);
+    const at = (i: number): number => t[i] ?? 0;
+    const total = t.reduce((a, b) => a + b, 0);
+    out.push({ name, userSec: at(0) + at(1), systemSec: at(2), irqSec: at(5) + at(6), busySec: total - at(3) - at(4) });
+  }
+  return out;
+}
+
+/** Per-CPU difference `b - a`, as % of one CPU over `seconds`. */
+export function cpuPercent(a: CpuTimes[], b: CpuTimes[], seconds: number): CpuTimes[] {
+  return b.map((y) => {
+    const x = a.find((c) => c.name === y.name) ?? y;
+    const pct = (k: "userSec" | "systemSec" | "irqSec" | "busySec"): number => ((y[k] - x[k]) / seconds) * 100;
+    return { name: y.name, userSec: pct("userSec"), systemSec: pct("systemSec"), irqSec: pct("irqSec"), busySec: pct("busySec") };
+  });
 }

@@ -2,7 +2,7 @@
  * IPC messages between the bench orchestrator (index.ts) and the load process (load.ts), sent
  * over the Node IPC channel with `serialization: "advanced"` (so Buffers cross as they are).
  *
- * Sequence: init → broadcasting → connect → connected → window-start → window-started →
+ * Sequence: init → broadcasting → (connect → connected) × 1 or 2 → window-start → window-started →
  * window-stop → result. Either side may send `fatal` / be killed; the load process exits when the
  * channel closes.
  */
@@ -22,7 +22,8 @@ export type ToLoad =
       /** Frame duration, ms. */
       frameMs: number;
     }
-  | { type: "connect" }
+  /** Connect `count` more listeners. */
+  | { type: "connect"; count: number }
   | { type: "window-start" }
   /** End the measured window; keep counting frames sent inside it for `graceMs`, then report. */
   | { type: "window-stop"; graceMs: number };
@@ -30,6 +31,7 @@ export type ToLoad =
 /** Load process → orchestrator. */
 export type FromLoad =
   | { type: "broadcasting"; startedReply: string }
+  /** After a connect: listeners open in total, failures in total, time this connect took. */
   | { type: "connected"; connected: number; failed: number; elapsedMs: number; firstFailure: string | null }
   | { type: "window-started" }
   | { type: "result"; result: LoadResult }

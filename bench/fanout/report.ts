@@ -30,7 +30,7 @@ export function formatTable(results: TargetResult[]): string {
         fmt(r.cpuUsPerListenerSec, 2),
         fmt(r.cpuPct, 1),
         fmt(r.peakRssBytes / 2 ** 20, 1),
-        fmt(r.rssPerListenerBytes / 1024, 2),
+        fmt(r.rssPerListenerBytes / 1024, 2) + (r.rssFallAfterBaselineBytes > 0 ? "*" : ""),
         fmt(r.load.deliveredFraction * 100, 3),
         fmt(lat.p50Ms, 2),
         fmt(lat.p99Ms, 2),
@@ -55,9 +55,21 @@ export function formatTable(results: TargetResult[]): string {
       ]),
     );
   }
+  if (results.some((r) => r.rssFallAfterBaselineBytes > 0)) {
+    lines.push("* RSS fell after the baseline (GC gave memory back): RSS/listener is a lower bound, see the RSS timeline in --json");
+  }
   lines.push("");
   for (const r of results) lines.push(details(r));
   return lines.join("\n");
+}
+
+/** "machine busy 150 % (irq 40 %, other processes 20 %); cpu0 …" in % of one CPU. */
+function machine(r: TargetResult): string {
+  const [all, ...cpus] = r.machineCpuPct;
+  if (!all) return "";
+  const others = Math.max(0, all.busySec - all.irqSec - r.cpuPct - r.load.loadCpuPct);
+  const per = cpus.map((c) => `${c.name} ${fmt(c.busySec, 0)} (irq ${fmt(c.irqSec, 0)})`).join(", ");
+  return `machine busy ${fmt(all.busySec, 0)} % of a CPU: irq+softirq ${fmt(all.irqSec, 0)} %, other processes ~${fmt(others, 0)} %; ${per}`;
 }
 
 const mb = (bytes: number): string => fmt(bytes / 2 ** 20, 1);
@@ -76,12 +88,11 @@ function details(r: TargetResult): string {
     `  listeners ${r.connected}/${r.listeners} connected in ${fmt(r.connectMs / 1000, 1)} s` +
       (r.failedToConnect ? `, ${r.failedToConnect} failed (first: ${r.firstFailure})` : "") +
       `; open at window start ${l.listenersAtStart}, at end ${l.listenersAtEnd}`,
-    `  window ${fmt(r.windowSec, 2)} s: server CPU ${fmt(r.cpuSec, 2)} s; machine busy ${fmt(r.machineBusyPct, 0)} % of a core` +
-      ` (other than server and load: ${fmt(r.machineBusyPct - r.cpuPct - l.loadCpuPct, 0)} %)`,
+    `  window ${fmt(r.windowSec, 2)} s: server CPU ${fmt(r.cpuSec, 2)} s; ${machine(r)}`,
     `  frames sent ${l.sentInWindow}, received ${l.received}` +
       ` of ${l.sentInWindow * l.listenersAtStart}; seq gaps ${l.seqGaps}; unmatched ${l.unmatched}; bad ${l.badFrames}`,
-    `  RSS median before listeners ${mb(r.rssBeforeListenersBytes)} MB, with listeners ${mb(r.rssWithListenersBytes)} MB` +
-      ` (window ${mb(r.rssWindowRangeBytes[0])}..${mb(r.rssWindowRangeBytes[1])});` +
+    `  RSS median at baseline (${r.listenersInBaseline} listeners) ${mb(r.rssBeforeListenersBytes)} MB, in window ${mb(r.rssWithListenersBytes)} MB` +
+      ` (${mb(r.rssWindowRangeBytes[0])}..${mb(r.rssWindowRangeBytes[1])}), falls after baseline ${mb(r.rssFallAfterBaselineBytes)} MB;` +
       ` latency p90 ${fmt(l.latency.p90Ms, 2)} p99.9 ${fmt(l.latency.p999Ms, 2)} mean ${fmt(l.latency.meanMs, 2)} ms`,
     `  first listener of each frame: latency p50 ${fmt(l.firstListenerLatency.p50Ms, 2)} p99 ${fmt(l.firstListenerLatency.p99Ms, 2)}` +
       ` max ${fmt(l.firstListenerLatency.maxMs, 2)} ms; ${fmt(l.messagesPerRead, 2)} audio messages per socket read`,

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { freePort, httpReady, ServerProcess, sleep, startLoad, tcpReady } from "./children";
-import { machineCpu, RssTimeline, sampleTree, type RssPoint } from "./proc-stats";
+import { cpuPercent, machineCpu, RssTimeline, sampleTree, type CpuTimes, type RssPoint } from "./proc-stats";
 import type { FromLoad, LoadResult, ToLoad } from "./protocol";
 
 /** A server to measure. `command` is a shell command line where `{port}` is replaced. */
@@ -21,8 +21,10 @@ export interface RunOptions {
   listeners: number;
   seconds: number;
   warmupSec: number;
-  /** Broadcasting without listeners before the first RSS reading, s (lets startup garbage be collected). */
+  /** Broadcasting without listeners before the first listeners connect, s (lets startup garbage be collected). */
   settleSec: number;
+  /** Pause after the first tenth of the listeners, s: the RSS baseline. */
+  baselineSec: number;
   batch: number;
   streamId: string;
   pin: boolean;
@@ -47,10 +49,20 @@ export interface TargetResult {
   cpuUsPerListenerSec: number;
   /** Server CPU over the window, % of one core. */
   cpuPct: number;
-  /** CPU busy on the whole machine over the window (all cores, % of one core): server + load + kernel + anything else. */
-  machineBusyPct: number;
-  /** Median RSS over the last 3 s of the settle phase (broadcasting, no listeners). */
+  /**
+   * CPU of the whole machine (`cpu`) and of each CPU over the window, in % of one CPU (fields named
+   * *Sec hold percentages here): server + load + irq/softirq + anything else running.
+   */
+  machineCpuPct: CpuTimes[];
+  /**
+   * Baseline RSS: median over the baseline phase (a tenth of the listeners connected), or over the
+   * last 3 s of the settle phase when there are too few listeners for two steps.
+   */
   rssBeforeListenersBytes: number;
+  /** Listeners connected during the baseline (0 for one step). */
+  listenersInBaseline: number;
+  /** Sum of RSS falls over 2 MB between consecutive samples after the baseline (GC returning memory); makes RSS/listener a lower bound. */
+  rssFallAfterBaselineBytes: number;
   /** Median RSS over the window. */
   rssWithListenersBytes: number;
   /** Smallest and largest RSS over the window: a wide range means GC moved RSS, and RSS/listener is noisy. */
@@ -59,6 +71,7 @@ export interface TargetResult {
   rssTimeline: RssPoint[];
   /** VmHWM at the end of the window (peak since the server started, startup included). */
   peakRssBytes: number;
+  /** (rssWithListeners − rssBeforeListeners) / listeners added after the baseline. */
   rssPerListenerBytes: number;
   serverPids: number[];
   load: LoadResult;
@@ -123,8 +136,19 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
     timeline.mark("settle");
     await sleep(opts.settleSec * 1000);
 
+    // A first tenth of the listeners, then a baseline: their allocations make V8 run the GC that
+    // returns startup memory now rather than in the window, and RSS/listener is the slope above it.
+    const first = opts.listeners >= 2 * opts.batch ? Math.max(opts.batch, Math.round(opts.listeners / 10)) : 0;
+    let firstConnected = 0;
+    if (first > 0) {
+      timeline.mark("connect-first");
+      channel.send({ type: "connect", count: first });
+      firstConnected = (await channel.next("connected", 30_000 + first * 20)).connected;
+      timeline.mark("baseline");
+      await sleep(opts.baselineSec * 1000);
+    }
     timeline.mark("connect");
-    channel.send({ type: "connect" });
+    channel.send({ type: "connect", count: opts.listeners - first });
     const connected = await channel.next("connected", 30_000 + opts.listeners * 20);
     if (connected.connected === 0) throw new Error(`no listener connected: ${connected.firstFailure ?? "?"}`);
     timeline.mark("warmup");
@@ -146,8 +170,9 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
     const windowSec = (end.atMs - start.atMs) / 1000;
     const cpuSec = end.cpuSec - start.cpuSec;
     const n = result.listenersAtStart;
-    const before = timeline.median("settle", 3);
+    const before = first > 0 ? timeline.median("baseline") : timeline.median("settle", 3);
     const withListeners = timeline.median("window");
+    const added = n - firstConnected;
     return {
       name: spec.name,
       command,
@@ -161,12 +186,14 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
       windowSec,
       cpuUsPerListenerSec: n > 0 ? (cpuSec * 1e6) / (n * windowSec) : NaN,
       cpuPct: (cpuSec / windowSec) * 100,
-      machineBusyPct: ((machineEnd.busySec - machineStart.busySec) / windowSec) * 100,
+      machineCpuPct: cpuPercent(machineStart, machineEnd, windowSec),
       rssBeforeListenersBytes: before,
       rssWithListenersBytes: withListeners,
       rssWindowRangeBytes: timeline.range("window"),
       peakRssBytes: end.hwmBytes,
-      rssPerListenerBytes: n > 0 ? (withListeners - before) / n : NaN,
+      rssPerListenerBytes: added > 0 ? (withListeners - before) / added : NaN,
+      rssFallAfterBaselineBytes: timeline.falls(["connect", "warmup", "window", "end"], 2 * 2 ** 20),
+      listenersInBaseline: firstConnected,
       rssTimeline: timeline.points,
       serverPids: end.pids,
       load: result,

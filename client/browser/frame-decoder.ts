@@ -7,7 +7,9 @@
 import type { AudioFrame } from "../../media/wire";
 import { MEDIA_CLOCK_HZ } from "../../media/wire/constants";
 
-export type DecoderKind = "webcodecs" | "wasm";
+import type { DecoderKind } from "../core/stats";
+
+export type { DecoderKind };
 
 /** One decoded packet: planar PCM at 48 kHz and the arrival time of its frame (ms, page clock). */
 export interface DecodedPcm {

@@ -7,7 +7,9 @@
 import { MEDIA_CLOCK_HZ } from "../../media/wire/constants";
 import { opusPacketInfo } from "../../media/opus/packet";
 
-export type EncoderKind = "webcodecs" | "mediarecorder";
+import type { EncoderKind } from "../core/stats";
+
+export type { EncoderKind };
 
 /** Opus bit rate of the browser encoders, bit/s. */
 export const BROADCAST_BITRATE = 128_000;

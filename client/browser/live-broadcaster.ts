@@ -9,9 +9,12 @@ import type { ErrorMessage } from "../../media/wire/control";
 import { MEDIA_CLOCK_HZ } from "../../media/wire/constants";
 import { Emitter } from "../core/emitter";
 import { PublishConnection, type PublishState } from "../core/publish-connection";
+import type { BroadcasterStats, EncoderKind } from "../core/stats";
 import type { CaptureOut, CaptureProcessorOptions } from "../worklets/capture-processor";
 import { openSource, type AudioSource, type SourceChoice } from "./audio-source";
-import { MediaRecorderWebmEncoder, pickEncoder, WebCodecsOpusEncoder, type EncoderKind } from "./frame-encoder";
+import { MediaRecorderWebmEncoder, pickEncoder, WebCodecsOpusEncoder } from "./frame-encoder";
+
+export type { BroadcasterStats };
 
 export interface LiveBroadcasterOptions {
   /** Gateway base URL (http(s)://host:port); default the page's origin. */
@@ -21,23 +24,6 @@ export interface LiveBroadcasterOptions {
   workletUrl: string;
   /** Force an encoder (tests, or `?encoder=mediarecorder`). */
   encoder?: EncoderKind;
-}
-
-/** What the broadcaster page shows, and what tests read. Levels linear 0..1. */
-export interface BroadcasterStats {
-  state: PublishState;
-  encoder: EncoderKind | null;
-  source: string | null;
-  listeners: number;
-  /** Opus packets (WebCodecs) or WebM pieces (MediaRecorder) encoded. */
-  encoded: number;
-  messagesSent: number;
-  bytesSent: number;
-  dropped: number;
-  /** Audio captured while live, ms. */
-  capturedMs: number;
-  rms: number;
-  peak: number;
 }
 
 export interface LiveBroadcasterEvents {

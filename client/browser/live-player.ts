@@ -9,11 +9,14 @@
  * server, which the page cannot see without a shared clock.
  */
 import type { ServerMessage, StreamInfo } from "../../media/wire/control";
+import type { DecoderKind, PlayerStats } from "../core/stats";
 import { Emitter } from "../core/emitter";
-import { ListenConnection, type ListenState } from "../core/listen-connection";
+import { ListenConnection } from "../core/listen-connection";
 import type { PlayerReport } from "../worklets/player-processor";
 import { AudioOutput } from "./audio-output";
-import { createFrameDecoder, type DecoderKind, type FrameDecoder } from "./frame-decoder";
+import { createFrameDecoder, type FrameDecoder } from "./frame-decoder";
+
+export type { PlayerStats };
 
 export interface LivePlayerOptions {
   /** Gateway base URL (http(s)://host:port); default the page's origin. */
@@ -24,35 +27,6 @@ export interface LivePlayerOptions {
   decoder?: DecoderKind;
   /** Jitter buffer target, ms. Default 60. */
   targetMs?: number;
-}
-
-/** Everything the page shows, and what tests read. Times in ms, levels linear 0..1. */
-export interface PlayerStats {
-  connection: ListenState;
-  /** The stream's latest public view (state, title, metadata, listeners); null before the first. */
-  stream: StreamInfo | null;
-  /** "running" when audio renders; "suspended" until a user gesture where autoplay is blocked. */
-  audio: AudioContextState | "none";
-  decoder: DecoderKind | null;
-  framesReceived: number;
-  framesDecoded: number;
-  decodeErrors: number;
-  reconnects: number;
-  seqGaps: number;
-  buffer: "buffering" | "playing" | null;
-  depthMs: number | null;
-  underruns: number;
-  droppedMs: number;
-  /** Arrival → leaves the jitter buffer, mean over the last report (about 100 ms). */
-  bufferDelayMs: number | null;
-  outputLatencyMs: number;
-  /** bufferDelayMs + outputLatencyMs: arrival in the page → playout. */
-  liveDelayMs: number | null;
-  /** Level the worklet rendered (before the volume). */
-  rms: number;
-  peak: number;
-  /** Level after the volume, from the AnalyserNode (last 2048 samples). */
-  renderedRms: number;
 }
 
 export interface LivePlayerEvents {
@@ -139,7 +113,7 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
     return {
       connection: this.connection.state,
       stream: this.stream,
-      audio: this.output?.ctx.state ?? "none",
+      audio: (this.output?.ctx.state as PlayerStats["audio"] | undefined) ?? "none",
       decoder: this.decoder?.kind ?? null,
       framesReceived: c.framesReceived,
       framesDecoded: this.decoder?.decoded ?? 0,
@@ -148,6 +122,7 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
       seqGaps: c.seqGaps,
       buffer: r?.state ?? null,
       depthMs: r?.depthMs ?? null,
+      marginMs: r?.marginMs ?? null,
       underruns: r?.underruns ?? 0,
       droppedMs: r?.droppedMs ?? 0,
       bufferDelayMs: this.bufferDelayMs,

@@ -5,6 +5,7 @@
  */
 export { Backoff, type BackoffOptions } from "./backoff";
 export { Emitter } from "./emitter";
+export type { BroadcasterStats, DecoderKind, EncoderKind, PlayerStats } from "./stats";
 export { JitterBuffer, type JitterBufferOptions, type JitterStats } from "./jitter-buffer";
 export { ListenConnection, type ListenConnectionOptions, type ListenCounters, type ListenEvents, type ListenState } from "./listen-connection";
 export { PublishConnection, type PublishEvents, type PublishOptions, type PublishState } from "./publish-connection";

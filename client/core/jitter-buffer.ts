@@ -1,9 +1,15 @@
 /**
  * A jitter buffer of decoded PCM for live playout. Frames arrive in bursts and gaps; the buffer
- * holds `targetMs` of audio before it plays (at start, after a reconnect, after an underrun) and
- * never lets delay pile up: a burst past `maxMs` is cut back to the target at once, and a standing
- * excess (the depth never fell below the target during a whole window, e.g. the sender's clock is
- * faster than ours) is cut back at the end of that window. Cuts drop the oldest audio.
+ * fills to its margin before it plays (at start, after a reconnect, after an underrun) and never
+ * lets delay pile up: a burst past `maxMs` is cut back to the margin at once, and a standing excess
+ * (the depth never fell below the margin during a whole window, e.g. the sender's clock is faster
+ * than ours) is cut back at the end of that window. Cuts drop the oldest audio.
+ *
+ * The margin adapts: it starts at `targetMs`, grows by `stepMs` after each underrun that was
+ * jitter (audio came back within `gapMs`: the network showed more jitter than the margin covers),
+ * up to `maxMs` - `stepMs`, and shrinks by half a step after each `relaxMs` without an underrun,
+ * back down to `targetMs`. A longer gap (the broadcaster paused or left) or a {@link reset} (a new
+ * socket) does not widen it.
  *
  * Pure (no Web Audio): the player's AudioWorklet runs it, and tests run it in Node. Audio is planar
  * Float32; counts are in samples per channel at `sampleRate` (48 kHz); clocks are the caller's
@@ -18,10 +24,16 @@
 export interface JitterBufferOptions {
   /** Samples per second. Default 48000. */
   sampleRate?: number;
-  /** Depth reached before playing, ms. Default 60 (three 20 ms frames). */
+  /** Margin to start with and the least it adapts down to, ms. Default 60 (three 20 ms frames). */
   targetMs?: number;
-  /** Depth above which the oldest audio is dropped down to the target, ms. Default target + 120. */
+  /** Depth above which the oldest audio is dropped down to the margin, ms. Default target + 120. */
   maxMs?: number;
+  /** Growth of the margin at each underrun, ms. Default 20. */
+  stepMs?: number;
+  /** Time without underrun after which the margin shrinks by half a step, ms. Default 10000. */
+  relaxMs?: number;
+  /** Longest silence after an underrun still counted as jitter, ms. Default 1000. */
+  gapMs?: number;
   /** Output time over which a standing excess is measured, ms. Default 1000. */
   windowMs?: number;
 }
@@ -42,6 +54,8 @@ export interface JitterStats {
   state: "buffering" | "playing";
   /** Audio held now, ms. */
   depthMs: number;
+  /** The current margin (depth to fill before playing), ms. */
+  marginMs: number;
   /** Mean arrival-to-playout time of the chunks that started playing in the window, ms; null if none. */
   delayMs: number | null;
   /** Chunks that started playing in the window. */
@@ -56,11 +70,20 @@ export interface JitterStats {
 
 export class JitterBuffer {
   readonly sampleRate: number;
-  /** Depth to reach before playing, samples. */
+  /** Least margin, samples. */
   readonly targetSamples: number;
-  /** Depth that triggers a cut back to the target, samples. */
+  /** Depth that triggers a cut back to the margin, samples. */
   readonly maxSamples: number;
+  /** Depth to reach before playing, and the standing depth aimed at, samples (adapts). */
+  private margin: number;
+  private readonly stepSamples: number;
+  private readonly relaxSamples: number;
   private readonly windowSamples: number;
+  /** Samples played since the last underrun or margin change. */
+  private calm = 0;
+  private readonly gapSamples: number;
+  /** Caller's clock at the last underrun, while the buffer refills after it; null otherwise. */
+  private starvedAt: number | null = null;
   private chunks: Chunk[] = [];
   private depth = 0;
   private playing = false;
@@ -78,6 +101,10 @@ export class JitterBuffer {
     const targetMs = o.targetMs ?? 60;
     this.targetSamples = Math.round((targetMs * this.sampleRate) / 1000);
     this.maxSamples = Math.round(((o.maxMs ?? targetMs + 120) * this.sampleRate) / 1000);
+    this.stepSamples = Math.round(((o.stepMs ?? 20) * this.sampleRate) / 1000);
+    this.relaxSamples = Math.round(((o.relaxMs ?? 10_000) * this.sampleRate) / 1000);
+    this.gapSamples = Math.round(((o.gapMs ?? 1000) * this.sampleRate) / 1000);
+    this.margin = this.targetSamples;
     this.windowSamples = Math.round(((o.windowMs ?? 1000) * this.sampleRate) / 1000);
   }
 
@@ -92,13 +119,19 @@ export class JitterBuffer {
     if (length === 0) return;
     this.chunks.push({ planes, offset: 0, pushedAt: now, ageMs });
     this.depth += length;
-    if (!this.playing && this.depth >= this.targetSamples) {
-      this.drop(this.depth - this.targetSamples);
+    if (!this.playing && this.starvedAt !== null && now - this.starvedAt <= this.gapSamples) {
+      // audio came back soon after an underrun: that was jitter the margin did not cover
+      this.margin = Math.min(this.margin + this.stepSamples, Math.max(this.targetSamples, this.maxSamples - this.stepSamples));
+      this.starvedAt = null;
+    }
+    if (!this.playing && this.depth >= this.margin) {
+      this.starvedAt = null;
+      this.drop(this.depth - this.margin);
       this.playing = true;
       this.windowPulled = 0;
       this.windowMin = Infinity;
     } else if (this.playing && this.depth > this.maxSamples) {
-      this.drop(this.depth - this.targetSamples);
+      this.drop(this.depth - this.margin);
     }
   }
 
@@ -114,6 +147,8 @@ export class JitterBuffer {
         if (!chunk) {
           this.underruns++;
           this.playing = false;
+          this.starvedAt = now + written;
+          this.calm = 0;
           break;
         }
         const length = chunk.planes[0]?.length ?? 0;
@@ -132,18 +167,29 @@ export class JitterBuffer {
         if (chunk.offset >= length) this.chunks.shift();
       }
       this.samplesPlayed += written;
+      this.calm += written;
+      if (this.calm >= this.relaxSamples && this.margin > this.targetSamples) {
+        this.margin = Math.max(this.targetSamples, this.margin - Math.round(this.stepSamples / 2));
+        this.calm = 0;
+      }
       this.trackWindow(frames);
     }
     for (const channel of out) channel.fill(0, written, frames);
     return written;
   }
 
-  /** Drops everything and waits for the target again (a new socket: start from the live edge). */
+  /** Drops everything and fills to the margin again (a new socket: start from the live edge). */
   reset(): void {
     this.chunks = [];
     this.depth = 0;
     this.playing = false;
+    this.starvedAt = null;
     this.resets++;
+  }
+
+  /** The current margin, in samples. */
+  get marginSamples(): number {
+    return this.margin;
   }
 
   /** Counters and the mean delay since the last call (which starts a new measuring window). */
@@ -151,6 +197,7 @@ export class JitterBuffer {
     const stats: JitterStats = {
       state: this.playing ? "playing" : "buffering",
       depthMs: this.ms(this.depth),
+      marginMs: this.ms(this.margin),
       delayMs: this.delayCount ? this.delaySum / this.delayCount : null,
       chunksPlayed: this.delayCount,
       samplesPlayed: this.samplesPlayed,
@@ -167,7 +214,7 @@ export class JitterBuffer {
     this.windowMin = Math.min(this.windowMin, this.depth);
     this.windowPulled += frames;
     if (this.windowPulled < this.windowSamples) return;
-    if (this.playing && this.windowMin > this.targetSamples) this.drop(this.windowMin - this.targetSamples);
+    if (this.playing && this.windowMin > this.margin) this.drop(this.windowMin - this.margin);
     this.windowPulled = 0;
     this.windowMin = Infinity;
   }

@@ -2,8 +2,9 @@
  * A listener's connection to `/ws/listen/:streamId` that reconnects by itself. Binary messages are
  * decoded with media/wire ({@link decodeAudioData}); text messages are the server's JSON
  * (media/wire/control.ts). Each new socket is a new "generation": whoever buffers audio must drop
- * what it holds and start again from the live edge the server sends. Browser-safe and usable from
- * Node with a `ws` socket factory.
+ * what it holds and start again from the live edge the server sends. A reconnection names the
+ * previous session (`?session=<id>`) so the server carries its statistics over. Browser-safe and
+ * usable from Node with a `ws` socket factory.
  */
 import { decodeAudioData, type AudioFrame } from "../../media/wire";
 import type { HelloMessage, ServerMessage } from "../../media/wire/control";
@@ -100,8 +101,9 @@ export class ListenConnection extends Emitter<ListenEvents> {
   private open(): void {
     this.setState({ state: "connecting", attempt: this.backoff.attempt });
     let ws: WebSocketLike;
+    const sessionId = this.hello?.sessionId;
     try {
-      ws = this.createSocket(this.url);
+      ws = this.createSocket(sessionId ? `${this.url}?session=${encodeURIComponent(sessionId)}` : this.url);
     } catch {
       this.scheduleRetry(1006);
       return;

@@ -2,8 +2,9 @@
  * A broadcaster's connection to `/ws/publish/:streamId`: sends `stream.start`, waits for
  * `stream.started`, then carries audio (audio.data frames for format `opus`, container bytes for
  * `webm` and the other formats), metadata and `stream.stop`. When the socket drops while on air it
- * reconnects with backoff and starts again; a refusal that a retry cannot fix (4400-4499, e.g.
- * BROADCASTER_EXISTS) ends it. Browser-safe; in Node pass a `ws` socket factory.
+ * reconnects with backoff and starts again, naming its previous session (`resume`) so the server
+ * hands the stream over even if it has not noticed the old socket is gone; a refusal that a retry
+ * cannot fix (4400-4499, e.g. BROADCASTER_EXISTS) ends it. Browser-safe; in Node pass a `ws` socket factory.
  */
 import { encodeAudioData } from "../../media/wire";
 import type { ErrorMessage, IngestFormat, ServerMessage, StartedMessage, StreamInfo } from "../../media/wire/control";
@@ -55,6 +56,8 @@ export class PublishConnection extends Emitter<PublishEvents> {
   private socket: WebSocketLike | null = null;
   private live = false;
   private generation = 0;
+  /** Session id of the last accepted stream.start, resumed after a reconnect. */
+  private sessionId: string | null = null;
   private seq = 0;
   /** Media time of the next frame sent, samples at 48 kHz. */
   private mediaTime = 0;
@@ -153,7 +156,8 @@ export class PublishConnection extends Emitter<PublishEvents> {
     let failure: ErrorMessage | null = null;
     ws.onopen = () => {
       const { format, channels } = this.o;
-      ws.send(JSON.stringify({ type: "stream.start", format, title: this.title, metadata: this.metadata, ...(format === "opus" ? { channels: channels ?? 2 } : {}) }));
+      const start = { type: "stream.start", format, title: this.title, metadata: this.metadata, ...(format === "opus" ? { channels: channels ?? 2 } : {}) };
+      ws.send(JSON.stringify(this.sessionId ? { ...start, resume: this.sessionId } : start));
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data !== "string") return;
@@ -190,6 +194,7 @@ export class PublishConnection extends Emitter<PublishEvents> {
     if (this.generation > 0) this.counters.reconnects++;
     this.generation++;
     this.live = true;
+    this.sessionId = msg.sessionId;
     this.info = msg;
     this.backoff.reset();
     this.setState({ state: "live", sessionId: msg.sessionId, generation: this.generation });

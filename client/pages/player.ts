@@ -83,7 +83,7 @@ function main(): void {
     setText(el.decoder, s.decoder === "webcodecs" ? "WebCodecs" : s.decoder === "wasm" ? "WebAssembly (libopus)" : "–");
     const playing = s.audio === "running";
     setText(el.play, playing ? "Pause" : "Play");
-    el.play.setAttribute("aria-pressed", String(playing));
+    el.play.dataset.playing = String(playing);
   };
   player.on("stats", render);
   player.on("error", (err) => {
@@ -98,7 +98,7 @@ function main(): void {
     localStorage.setItem(VOLUME_KEY, el.volume.value);
   });
   el.play.addEventListener("click", () => {
-    void (el.play.getAttribute("aria-pressed") === "true" ? player.pause() : player.play());
+    void (el.play.dataset.playing === "true" ? player.pause() : player.play());
   });
 
   // Start at once where the autoplay policy allows it; otherwise the Play button is the gesture.

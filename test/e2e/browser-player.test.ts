@@ -1,0 +1,169 @@
+/**
+ * The player page (GET /listen/:streamId) and the stream list (GET /) in real headless Chromium,
+ * against a real node broadcasting a real recording: the page decodes and plays it (frames decoded,
+ * RMS of what it rendered), shows the broadcaster's metadata and the listener count, keeps its live
+ * delay within 150 ms, falls back to the WebAssembly decoder, and after the node is killed and
+ * started again on the same port reconnects and plays again within 2 s.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import type { Broadcast } from "../../bin/commands/broadcast";
+import type { PlayerStats } from "../../client/core/stats";
+import { freePort, launchChromium, playerStats, screenshot, waitForValue, type Browser } from "../support/browser";
+import { startBroadcast } from "../support/broadcast";
+import { sleep, startNodeProcess, type NodeProcess } from "../support/node-process";
+
+/** RMS (linear) under which rendered audio counts as silence (about -46 dBFS). */
+const SILENCE_RMS = 0.005;
+/** Live delay the player must stay within on loopback with its default jitter buffer, ms. */
+const MAX_LIVE_DELAY_MS = 150;
+
+async function stats(page: Page): Promise<PlayerStats> {
+  const s = await playerStats(page);
+  if (!s) throw new Error("the player page has no window.vezaPlayer");
+  return s;
+}
+
+/** Waits until the page's player stats satisfy `predicate`; returns them. */
+const waitForPlayer = (page: Page, predicate: (s: PlayerStats) => boolean, timeoutMs: number, what: string) =>
+  waitForValue(() => playerStats(page), (s) => s !== null && predicate(s), timeoutMs, what) as Promise<PlayerStats>;
+
+/** Samples the page's stats every 100 ms for `ms`. */
+async function sampleStats(page: Page, ms: number): Promise<PlayerStats[]> {
+  const out: PlayerStats[] = [];
+  for (const until = Date.now() + ms; Date.now() < until; await sleep(100)) out.push(await stats(page));
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe("browser: player page in headless Chromium", function () {
+  this.timeout(90_000);
+  let node: NodeProcess;
+  let browser: Browser;
+  let broadcast: Broadcast | null = null;
+  let player: Page;
+
+  before(async () => {
+    // an explicit port, so the node can be started again on it (see freePort)
+    [node, browser] = await Promise.all([freePort().then((port) => startNodeProcess(["--port", String(port)])), launchChromium()]);
+    // from 20 s in: the opening of apex-aleph is a quiet fade-in
+    broadcast = await startBroadcast(node.url, "apex", "apex-aleph.ogg", "opus", { startSeconds: 20 });
+  });
+  after(async () => {
+    await broadcast?.abort();
+    await browser?.close();
+    await node?.stop();
+  });
+
+  it("serves the pages, the bundled client, and a 404 page for a bad stream id", async () => {
+    for (const [url, status, type] of [
+      ["/", 200, "text/html"],
+      ["/listen/apex", 200, "text/html"],
+      ["/broadcast/apex", 200, "text/html"],
+      ["/assets/player.js", 200, "text/javascript"],
+      ["/assets/player-processor.js", 200, "text/javascript"],
+      ["/assets/style.css", 200, "text/css"],
+      ["/listen/not%20valid", 404, "text/html"],
+      ["/assets/nothing.js", 404, "text/plain"],
+    ] as const) {
+      const res = await fetch(`${node.http}${url}`);
+      assert.equal(res.status, status, url);
+      assert.ok(res.headers.get("content-type")?.startsWith(type), `${url}: ${res.headers.get("content-type")}`);
+    }
+    assert.equal((await fetch(`${node.http}/health`)).status, 200, "the API routes still answer");
+  });
+
+  it("decodes and plays apex-aleph.ogg, shows the broadcaster's metadata, live delay within 150 ms", async () => {
+    player = await browser.newPage();
+    await player.goto(`${node.http}/listen/apex`);
+    const first = await waitForPlayer(player, (s) => s.buffer === "playing", 10_000, "the player to play");
+    assert.equal(first.decoder, "webcodecs", "Chromium decodes with WebCodecs");
+    assert.equal(first.audio, "running");
+
+    broadcast!.metadata("Apex Aleph", { artist: "Max McCracken", album: "Endgame: Singularity" });
+    await player.getByRole("heading", { name: "Apex Aleph" }).waitFor({ timeout: 5000 });
+    assert.match(await player.locator("#metadata").innerText(), /artist\s*:?\s*Max McCracken/);
+    await waitForValue(() => player.locator("#listeners").innerText(), (t) => t === "1 listener", 3000, "1 listener on the page");
+    assert.equal(await player.locator("#state").innerText(), "live");
+
+    await sleep(1500); // past the first measuring window of the jitter buffer
+    const samples = await sampleStats(player, 5000);
+    const last = samples[samples.length - 1]!;
+    const delays = samples.map((s) => s.liveDelayMs).filter((d): d is number => d !== null);
+    const figures = {
+      framesDecoded: last.framesDecoded,
+      meanRms: mean(samples.map((s) => s.rms)),
+      meanRenderedRms: mean(samples.map((s) => s.renderedRms)),
+      liveDelayMs: { median: median(delays), min: Math.min(...delays), max: Math.max(...delays) },
+      bufferDelayMs: median(samples.map((s) => s.bufferDelayMs ?? NaN)),
+      outputLatencyMs: last.outputLatencyMs,
+      underruns: last.underruns,
+      droppedMs: last.droppedMs,
+    };
+    console.log(`      player figures: ${JSON.stringify(figures)}`);
+    assert.ok(last.framesDecoded - first.framesDecoded >= 250, `decoded ${last.framesDecoded - first.framesDecoded} frames in 6.5 s`);
+    assert.equal(last.decodeErrors, 0);
+    assert.equal(last.seqGaps, 0);
+    assert.ok(figures.meanRms > SILENCE_RMS, `worklet rendered RMS ${figures.meanRms}: silence`);
+    assert.ok(figures.meanRenderedRms > SILENCE_RMS, `AnalyserNode RMS ${figures.meanRenderedRms}: silence`);
+    assert.ok(samples.filter((s) => s.rms < SILENCE_RMS / 10).length <= 2, "no stretch of silence while playing");
+    assert.ok(figures.liveDelayMs.median <= MAX_LIVE_DELAY_MS, `live delay median ${figures.liveDelayMs.median} ms`);
+    assert.match(await player.locator("#delay").innerText(), /^\d+ ms$/);
+    await screenshot(player, "player");
+  });
+
+  it("lists the live stream at / with its title and listener count", async () => {
+    const list = await browser.newPage({ width: 412, height: 700 });
+    await list.goto(`${node.http}/`);
+    const item = list.locator('li[data-stream-id="apex"]');
+    await item.waitFor({ timeout: 5000 });
+    await waitForValue(() => item.locator(".listeners").innerText(), (t) => t === "1 listener", 5000, "1 listener in the list");
+    assert.match(await item.innerText(), /Apex Aleph/);
+    assert.equal(await item.getAttribute("data-state"), "live");
+    await screenshot(list, "streams");
+    await list.close();
+  });
+
+  it("plays with the WebAssembly decoder (libopus) where WebCodecs is not used", async () => {
+    const wasm = await browser.newPage();
+    await wasm.goto(`${node.http}/listen/apex?decoder=wasm`);
+    await waitForPlayer(wasm, (s) => s.framesDecoded > 100, 10_000, "100 frames decoded");
+    const samples = await sampleStats(wasm, 1500);
+    assert.equal(samples[0]!.decoder, "wasm");
+    assert.equal(samples[samples.length - 1]!.decodeErrors, 0);
+    assert.ok(mean(samples.map((s) => s.rms)) > SILENCE_RMS, "the WebAssembly decoder renders sound");
+    assert.deepEqual(browser.errors, [], "no page errors (the Content-Security-Policy allows the decoder)");
+    await wasm.close();
+  });
+
+  it("reconnects and plays again within 2 s of the node coming back on the same port (SIGKILL)", async () => {
+    const before = await stats(player);
+    const port = node.port;
+    const exited = new Promise((r) => node.proc.once("exit", r));
+    node.proc.kill("SIGKILL");
+    await exited;
+    await broadcast?.abort();
+    broadcast = null;
+    await waitForPlayer(player, (s) => s.connection.state === "retrying", 5000, "the player to notice");
+    node = await startNodeProcess(["--port", String(port)]);
+    const readyAt = Date.now();
+    broadcast = await startBroadcast(node.url, "apex", "apex-aleph.ogg", "opus", { startSeconds: 40 });
+    await waitForPlayer(
+      player,
+      (s) => s.connection.state === "open" && s.buffer === "playing" && s.framesDecoded > before.framesDecoded + 5 && s.rms > SILENCE_RMS,
+      5000,
+      "the player to play again",
+    );
+    const playingAfterMs = Date.now() - readyAt;
+    const after = await sampleStats(player, 2000);
+    const last = after[after.length - 1]!;
+    const delay = median(after.map((s) => s.liveDelayMs ?? NaN));
+    console.log(`      reconnect: playing again ${playingAfterMs} ms after the node was ready; live delay median ${Math.round(delay)} ms`);
+    assert.ok(playingAfterMs <= 2000, `played again after ${playingAfterMs} ms`);
+    assert.ok(last.reconnects >= before.reconnects + 1, "one more reconnection");
+    assert.ok(delay <= MAX_LIVE_DELAY_MS, `no piled-up delay after the reconnect: ${delay} ms`);
+    assert.ok(mean(after.map((s) => s.rms)) > SILENCE_RMS);
+  });
+});

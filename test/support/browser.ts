@@ -1,0 +1,128 @@
+/**
+ * Real headless Chromium for browser tests: the Debian `chromium` package driven by
+ * playwright-core (no browser download). Each launch gets a fresh profile directory, removed on
+ * close. Chromium's fake capture device stands in for the microphone (a real 1 kHz-ish beep
+ * twice a second) and the autoplay policy is lifted so AudioContexts start without a click.
+ */
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BroadcasterStats, PlayerStats } from "../../client/core/stats";
+import { ROOT } from "./node-process";
+
+/** The Chromium binary: CHROMIUM_PATH, else /usr/bin/chromium (apt-get install chromium). */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Where the test run saves page screenshots (shown in the README). */
+export const SCREENSHOT_DIR = path.join(ROOT, "docs/screenshots");
+
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--autoplay-policy=no-user-gesture-required",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+];
+
+export interface Browser {
+  context: BrowserContext;
+  /** Opens a page; console errors and page errors are collected in {@link Browser.errors}. */
+  newPage(viewport?: { width: number; height: number }): Promise<Page>;
+  /** Uncaught page errors and console.error lines, with the page URL. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/** Starts Chromium with a fresh profile. @throws with install advice when the binary is missing. */
+export async function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: apt-get install chromium (Debian), or set CHROMIUM_PATH`);
+  }
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "veza-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 412, height: 860 },
+    permissions: ["microphone"],
+  });
+  const errors: string[] = [];
+  return {
+    context,
+    errors,
+    async newPage(viewport) {
+      const page = await context.newPage();
+      if (viewport) await page.setViewportSize(viewport);
+      page.on("pageerror", (err) => errors.push(`${page.url()}: ${err.message}`));
+      page.on("console", (msg) => {
+        if (msg.type() === "error") errors.push(`${page.url()}: console.error ${msg.text()}`);
+      });
+      return page;
+    },
+    async close() {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a full-page screenshot as docs/screenshots/<name>.png. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true, animations: "disabled" });
+  return file;
+}
+
+/** What the pages put on `window` for tests (client/pages/player.ts, broadcaster.ts). */
+interface PageGlobals {
+  vezaPlayer?: { stats(): PlayerStats };
+  vezaBroadcaster?: { stats(): BroadcasterStats };
+}
+
+/** The player page's stats (`window.vezaPlayer.stats()`); null before the page script ran. */
+export function playerStats(page: Page): Promise<PlayerStats | null> {
+  return page.evaluate(() => (globalThis as unknown as PageGlobals).vezaPlayer?.stats() ?? null);
+}
+
+/** The broadcaster page's stats (`window.vezaBroadcaster.stats()`); null before the page script ran. */
+export function broadcasterStats(page: Page): Promise<BroadcasterStats | null> {
+  return page.evaluate(() => (globalThis as unknown as PageGlobals).vezaBroadcaster?.stats() ?? null);
+}
+
+/**
+ * Polls `read` every 20 ms until `predicate` holds for its value, and returns that value.
+ * @throws after `timeoutMs`, with `what` and the last value read.
+ */
+export async function waitForValue<T>(read: () => Promise<T>, predicate: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (predicate(value)) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now. Tests that restart a node on the same port start the
+ * first one on it explicitly: uWS sets SO_REUSEADDR only for an explicit port, and without it the
+ * killed node's TIME_WAIT connections keep the port from being bound again for a minute.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
