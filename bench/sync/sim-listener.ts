@@ -105,6 +105,7 @@ export class SimListener {
       const l1 = l0 + blockUs;
       this.nextBlockLocalUs = l1;
       if (!this.sync.ready || !this.schedule.ready) continue;
+      // SYNC_PERFECT=1 gives the follower the true clock, to separate its error from clock sync's
       const toCluster = process.env.SYNC_PERFECT ? (l: number) => clock.trueAt(l) : (l: number) => this.sync.toCluster(l);
       const plan = this.follower.plan(this.schedule, toCluster(l0), toCluster(l1), BLOCK);
       if (!plan) continue;
@@ -120,7 +121,6 @@ export class SimListener {
         this.played.set(m, trueUs);
         const target = this.schedule.playoutUs(m);
         if (target !== undefined) this.errors.set(m, trueUs - target);
-        if (process.env.SYNC_DEBUG && target !== undefined && Math.abs(trueUs - target) > 5000) console.log(`big error m=${m} err=${(trueUs - target).toFixed(0)} planStart=${plan.start.toFixed(1)} ratio=${plan.ratio.toFixed(6)} errUs=${plan.errorUs.toFixed(0)}`);
         this.arrived.delete(m);
       }
     }

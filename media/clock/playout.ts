@@ -26,10 +26,6 @@ export class PlayoutSchedule {
   private ticks: SyncTick[] = [];
 
   add(tick: SyncTick): void {
-    if (process.env.SYNC_TICK_DEBUG) {
-      const prev = this.tickFor(tick.validFrom);
-      if (prev) console.log(`tick vf=${tick.validFrom} rate=${tick.rateHz.toFixed(2)} jump=${(clusterTimeOf(tick, tick.validFrom) + tick.playoutDelayMs * 1000 - (clusterTimeOf(prev, tick.validFrom) + prev.playoutDelayMs * 1000)).toFixed(1)}us`);
-    }
     this.ticks = this.ticks.filter((t) => t.validFrom !== tick.validFrom);
     this.ticks.push(tick);
     this.ticks.sort((a, b) => a.validFrom - b.validFrom);
