@@ -62,13 +62,13 @@ export class SimListener {
   async start(): Promise<void> {
     const ws = new WebSocket(`${this.o.url}/ws/listen/${this.o.streamId}`);
     this.ws = ws;
-    ws.on("message", (data: Buffer, isBinary) => this.down.send(() => this.onMessage(data, isBinary)));
+    ws.on("message", (data: Buffer, isBinary) => this.onMessage(data, isBinary, clusterNowUs() + this.down.delayUs()));
     await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
     this.joinedAtUs = clusterNowUs();
     const ping = () => {
-      const t0 = this.o.clock.local();
-      const msg = JSON.stringify({ type: "clock.ping", id: ++this.pingId, t0 });
-      this.up.send(() => ws.readyState === WebSocket.OPEN && ws.send(msg));
+      // the ping left its (virtual) sender up-jitter ago: that much more one-way delay
+      const t0 = this.o.clock.local(clusterNowUs() - this.up.delayUs());
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "clock.ping", id: ++this.pingId, t0 }));
       const sinceJoin = clusterNowUs() - this.joinedAtUs;
       const interval = sinceJoin < 2e6 ? (this.o.burstPingMs ?? 2) : sinceJoin < 15e6 ? (this.o.settlePingMs ?? 5) : (this.o.steadyPingMs ?? 20);
       this.pingTimer = setTimeout(ping, interval);
@@ -84,14 +84,15 @@ export class SimListener {
     this.ws?.close();
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  /** `arrivedUs`: true time the message arrived, down-jitter included. */
+  private onMessage(data: Buffer, isBinary: boolean, arrivedUs: number): void {
     if (isBinary) {
       const frame = decodeAudioData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      this.arrived.set(frame.mediaTime, clusterNowUs());
+      this.arrived.set(frame.mediaTime, arrivedUs);
       return;
     }
     const msg = JSON.parse(data.toString()) as ServerMessage;
-    if (msg.type === "clock.pong") this.sync.add(msg.t0, msg.t1, msg.t2, this.o.clock.local());
+    if (msg.type === "clock.pong") this.sync.add(msg.t0, msg.t1, msg.t2, this.o.clock.local(arrivedUs));
     else if (msg.type === "sync.tick") this.schedule.add(msg as SyncTick);
   }
 

@@ -32,10 +32,10 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * One direction of a network path: each message is delivered after its own random extra delay of
- * 0..maxJitterMs (uniform, independent), so messages may overtake each other, as datagrams do.
- * (Over one TCP stream, head-of-line blocking would also hold a message behind a slower earlier
- * one; with messages much closer together than the jitter, that makes low-delay samples rare.)
+ * One direction of a network path, in virtual time: each message gets its own random extra delay
+ * of 0..maxJitterMs (uniform, independent, as datagrams would), applied to its timestamps rather
+ * than with timers. A ping "left" `delayUs()` before it was sent; a reply "arrived" `delayUs()`
+ * after it was read. So the simulator's own event-loop lag does not add to the jitter under test.
  */
 export class JitterLink {
   constructor(
@@ -43,7 +43,8 @@ export class JitterLink {
     private readonly random: () => number,
   ) {}
 
-  send(deliver: () => void): void {
-    setTimeout(deliver, this.random() * this.maxJitterMs);
+  /** One message's extra delay, µs. */
+  delayUs(): number {
+    return this.random() * this.maxJitterMs * 1000;
   }
 }
