@@ -10,6 +10,7 @@ import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../medi
 import { STREAM_ID_PATTERN, type HelloMessage } from "../media/wire/control";
 import type { SessionRecord } from "../actors/cluster/store";
 import type { Gateway } from "./gateway";
+import { readUpgrade } from "./uws";
 
 export interface ListenerData {
   kind: "listener";
@@ -33,12 +34,8 @@ export function registerListenRoute(gw: Gateway): void {
     idleTimeout: 60,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      // copy everything out of req before any await (uWS invalidates it)
-      const streamId = req.getParameter(0) ?? "";
-      const key = req.getHeader("sec-websocket-key");
-      const protocol = req.getHeader("sec-websocket-protocol");
-      const extensions = req.getHeader("sec-websocket-extensions");
-      const resumeId = new URLSearchParams(req.getQuery() ?? "").get("session");
+      const { streamId, key, protocol, extensions, query } = readUpgrade(req);
+      const resumeId = query.get("session");
       if (!STREAM_ID_PATTERN.test(streamId)) {
         gw.rejectUpgrade(res, "BAD_STREAM_ID");
         return;

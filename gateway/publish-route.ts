@@ -14,7 +14,7 @@ import { decodeAudioData } from "../media/wire";
 import { BroadcasterMessage, INGEST_FORMATS, STREAM_ID_PATTERN, type IngestFormat, type StartedMessage } from "../media/wire/control";
 import { subjects } from "../transports";
 import type { Gateway } from "./gateway";
-import type { WebSocket } from "./uws";
+import { readUpgrade, type WebSocket } from "./uws";
 
 type Phase = "awaiting-start" | "starting" | "live" | "closed";
 
@@ -170,10 +170,7 @@ export function registerPublishRoute(gw: Gateway): void {
     idleTimeout: 60,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const streamId = req.getParameter(0) ?? "";
-      const key = req.getHeader("sec-websocket-key");
-      const protocol = req.getHeader("sec-websocket-protocol");
-      const extensions = req.getHeader("sec-websocket-extensions");
+      const { streamId, key, protocol, extensions } = readUpgrade(req);
       if (!STREAM_ID_PATTERN.test(streamId)) {
         gw.rejectUpgrade(res, "BAD_STREAM_ID");
         return;

@@ -18,4 +18,24 @@ export function loadUws(): typeof UWS {
   return uWS;
 }
 
+/** What an upgrade handler needs from the request, copied out before any await (uWS invalidates `req`). */
+export interface UpgradeRequest {
+  /** The `:streamId` route parameter. */
+  streamId: string;
+  key: string;
+  protocol: string;
+  extensions: string;
+  query: URLSearchParams;
+}
+
+export function readUpgrade(req: UWS.HttpRequest): UpgradeRequest {
+  return {
+    streamId: req.getParameter(0) ?? "",
+    key: req.getHeader("sec-websocket-key"),
+    protocol: req.getHeader("sec-websocket-protocol"),
+    extensions: req.getHeader("sec-websocket-extensions"),
+    query: new URLSearchParams(req.getQuery() ?? ""),
+  };
+}
+
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from "@trufflesuite/uws-js-unofficial";
