@@ -149,7 +149,9 @@ export function registerPublishRoute(gw: Gateway): void {
     copy.set(new Uint8Array(bytes));
     if (data.format === "opus") {
       try {
-        opusPacketInfo(decodeAudioData(copy).packet);
+        // the broadcaster's duration field is not trusted: the TOC byte says what the packet holds
+        const { duration } = opusPacketInfo(decodeAudioData(copy).packet);
+        new DataView(copy.buffer).setUint16(14, duration);
       } catch (err) {
         gw.metrics.framesDropped.inc({ reason: "bad_frame" });
         sendError(ws, "BAD_FRAME", err instanceof Error ? err.message : "bad frame");

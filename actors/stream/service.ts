@@ -6,7 +6,6 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { clusterNowUs } from "../../media/clock/cluster-time";
-import { opusPacketInfo } from "../../media/opus/packet";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { StreamInfo } from "../../media/wire/control";
 import { subjects } from "../../transports";
@@ -52,9 +51,9 @@ export function streamService(node: NodeContext): ServiceSchema {
         closeInput(p.streamId);
         try {
           if (p.format === "opus") {
-            inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(this.broker, stream, m, true)));
+            inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(this.broker, stream, m)));
           } else {
-            inputs.set(p.streamId, node.bus.subscribe(subjects.encoded(p.streamId, 0), (m) => onFrame(this.broker, stream, m, false)));
+            inputs.set(p.streamId, node.bus.subscribe(subjects.encoded(p.streamId, 0), (m) => onFrame(this.broker, stream, m)));
             await call(ctx, "encoder.open", { streamId: p.streamId, format: p.format, sampleRate: p.sampleRate, channels: p.channels }, { nodeID: this.broker.nodeID });
           }
         } catch (err) {
@@ -185,15 +184,16 @@ export function streamService(node: NodeContext): ServiceSchema {
     inputs.delete(streamId);
   }
 
-  /** Stamps one audio.data message (owned by us) and publishes it to listeners. */
-  function onFrame(broker: Context["broker"], stream: LiveStream, message: Uint8Array, fromBroadcaster: boolean): void {
+  /**
+   * Stamps one audio.data message (owned by us) and publishes it to listeners. Its duration field
+   * is the one the packet's TOC byte gives: written by the gateway that checked the broadcaster's
+   * frame, or by the encoder.
+   */
+  function onFrame(broker: Context["broker"], stream: LiveStream, message: Uint8Array): void {
     const arrivalUs = clusterNowUs();
     if (stream.lifecycle.state !== "live" || message.length <= AUDIO_HEADER_BYTES) return;
-    let duration: number;
-    try {
-      // the broadcaster's own duration field is not trusted: the TOC byte says what the packet holds
-      duration = fromBroadcaster ? opusPacketInfo(message.subarray(AUDIO_HEADER_BYTES)).duration : ((message[14] ?? 0) << 8) | (message[15] ?? 0);
-    } catch {
+    const duration = ((message[14] ?? 0) << 8) | (message[15] ?? 0);
+    if (duration === 0) {
       node.metrics.framesDropped.inc({ reason: "bad_frame" });
       return;
     }
