@@ -6,6 +6,7 @@
 import type { ServiceBroker } from "moleculer";
 import type { Logger } from "pino";
 import type { Config } from "../config";
+import { listAllStreams, onePerStream } from "../actors/cluster/members";
 import { Placement } from "../actors/cluster/placement";
 import type { SessionRecord } from "../actors/cluster/store";
 import { call, type ActionName, type ActionParams, type ActionResults } from "../actors/contract";
@@ -152,13 +153,7 @@ export class Gateway {
 
   /** Every live node running the stream service answers `stream.list`; merged by stream id, live first. */
   async listStreams(): Promise<StreamInfo[]> {
-    const lists = await Promise.all(this.placement.workers().map((nodeID) => call(this.broker, "stream.list", {}, { nodeID }).catch(() => [] as StreamInfo[])));
-    const byId = new Map<string, StreamInfo>();
-    for (const info of lists.flat()) {
-      const seen = byId.get(info.streamId);
-      if (!seen || (seen.state !== "live" && info.state === "live")) byId.set(info.streamId, info);
-    }
-    return [...byId.values()].sort((a, b) => a.streamId.localeCompare(b.streamId));
+    return onePerStream(await listAllStreams(this.broker));
   }
 
   /** One stream's view from its owner, else from whichever node knows it. @throws STREAM_NOT_FOUND. */

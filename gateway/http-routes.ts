@@ -3,6 +3,7 @@
  * GET /api/streams/:id (404 JSON for unknown), GET /metrics (Prometheus text). uWS rules: copy what
  * is needed from `req` before any await, register onAborted, cork the write after the await.
  */
+import { liveNodes } from "../actors/cluster/members";
 import { ERROR_CATALOGUE, VezaError, errorCodeOf } from "../actors/errors";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
 import type { Gateway } from "./gateway";
@@ -35,7 +36,7 @@ export function registerHttpRoutes(gw: Gateway): void {
   const { app } = gw;
   app.get("/health", (res) =>
     respond(res, async () => {
-      const nodes = ((gw.broker.registry as unknown as { getNodeList(o: object): unknown }).getNodeList({ onlyAvailable: true, withServices: false }) as Array<{ id: string }>).map((n) => n.id).sort();
+      const nodes = liveNodes(gw.broker).map((n) => n.id).sort();
       return { body: { status: "ok", nodeID: gw.broker.nodeID, uptimeS: Math.round(process.uptime()), nodes, workers: gw.placement.workers() } };
     }),
   );

@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import type { StreamInfo } from "../../media/wire/control";
+import { nodesRunning } from "./members";
 
 /** HRW weight of `nodeID` for `streamId`: the first 48 bits of SHA-1(streamId \0 nodeID). */
 function weight(streamId: string, nodeID: string): number {
@@ -50,8 +51,7 @@ export class Placement {
 
   /** Live nodes running the `stream` service, sorted. */
   workers(): string[] {
-    const list = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, grouping: false }) as Array<{ name: string; nodeID: string; available?: boolean }>;
-    return [...new Set(list.filter((s) => s.name === "stream").map((s) => s.nodeID))].sort();
+    return nodesRunning(this.broker, "stream");
   }
 
   /** Whether `nodeID` is a live member of the cluster. */

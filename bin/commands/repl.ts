@@ -5,36 +5,12 @@
  * (`nodes`, `call`, `services`, `actions`, …) are there too.
  */
 import type { ServiceBroker } from "moleculer";
+import { listAllStreams, liveNodes, nodesRunning } from "../../actors/cluster/members";
 import { call } from "../../actors/contract";
-import type { StreamInfo } from "../../media/wire/control";
 
 type Table = (rows: unknown[][]) => string;
 interface Helpers {
   table: Table;
-}
-
-interface RegistryNode {
-  id: string;
-  available: boolean;
-  cpu: number | null;
-  services?: Array<{ name: string }>;
-}
-
-function nodes(broker: ServiceBroker): RegistryNode[] {
-  return (broker.registry as unknown as { getNodeList(o: object): RegistryNode[] }).getNodeList({ onlyAvailable: true, withServices: true });
-}
-
-/** Live nodes running a service named `name`. */
-function nodesWith(broker: ServiceBroker, name: string): string[] {
-  return nodes(broker)
-    .filter((n) => n.services?.some((s) => s.name === name))
-    .map((n) => n.id)
-    .sort();
-}
-
-async function allStreams(broker: ServiceBroker): Promise<StreamInfo[]> {
-  const lists = await Promise.all(nodesWith(broker, "stream").map((nodeID) => call(broker, "stream.list", {}, { nodeID }).catch(() => [] as StreamInfo[])));
-  return lists.flat().sort((a, b) => a.streamId.localeCompare(b.streamId));
 }
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
@@ -46,7 +22,7 @@ export function replCommands(): unknown[] {
       command: "streams",
       description: "all streams on all nodes: owner, state, listeners, bit rate",
       async action(broker: ServiceBroker, _args: unknown, { table }: Helpers) {
-        const rows = (await allStreams(broker)).map((s) => [s.streamId, s.owner, s.state, s.listeners, `${Math.round(s.bitrate / 1000)} kbit/s`, s.title]);
+        const rows = (await listAllStreams(broker)).map((s) => [s.streamId, s.owner, s.state, s.listeners, `${Math.round(s.bitrate / 1000)} kbit/s`, s.title]);
         print(table([["stream", "owner", "state", "listeners", "bitrate", "title"], ...rows]));
       },
     },
@@ -55,7 +31,7 @@ export function replCommands(): unknown[] {
       description: "listener sessions of a stream, per gateway",
       async action(broker: ServiceBroker, args: { streamId: string }, { table }: Helpers) {
         const rows: unknown[][] = [];
-        for (const nodeID of nodesWith(broker, "gateway")) {
+        for (const nodeID of nodesRunning(broker, "gateway")) {
           const sessions = (await broker.call("gateway.listeners", { streamId: args.streamId }, { nodeID })) as Array<Record<string, unknown>>;
           for (const s of sessions) rows.push([nodeID, s.sessionId, s.framesSent, s.framesDropped, s.reconnects, `${Math.round(Number(s.connectedMs) / 1000)} s`]);
         }
@@ -66,7 +42,7 @@ export function replCommands(): unknown[] {
       command: "kick <sessionId>",
       description: "close a listener session (1008) on whichever gateway holds it",
       async action(broker: ServiceBroker, args: { sessionId: string }) {
-        for (const nodeID of nodesWith(broker, "gateway")) {
+        for (const nodeID of nodesRunning(broker, "gateway")) {
           const done = await broker.call("gateway.kick", { sessionId: args.sessionId }, { nodeID }).then(() => true, () => false);
           if (done) return print(`kicked ${args.sessionId} on ${nodeID}`);
         }
@@ -78,7 +54,7 @@ export function replCommands(): unknown[] {
       description: "stream stop <streamId>: end the broadcast on air (4410 to the broadcaster)",
       async action(broker: ServiceBroker, args: { verb: string; streamId: string }) {
         if (args.verb !== "stop") return print(`unknown verb ${args.verb}: try "stream stop <streamId>"`);
-        const owner = (await allStreams(broker)).find((s) => s.streamId === args.streamId && s.state === "live")?.owner;
+        const owner = (await listAllStreams(broker)).find((s) => s.streamId === args.streamId && s.state === "live")?.owner;
         if (!owner) return print(`stream ${args.streamId} is not live`);
         const info = await call(broker, "stream.end", { streamId: args.streamId }, { nodeID: owner });
         print(`stream ${info.streamId} is ${info.state}`);
@@ -90,7 +66,7 @@ export function replCommands(): unknown[] {
       command: "roles",
       description: "cluster nodes with their veza-stream roles and CPU load",
       async action(broker: ServiceBroker, _args: unknown, { table }: Helpers) {
-        const rows = nodes(broker).map((n) => [
+        const rows = liveNodes(broker).map((n) => [
           n.id,
           (n.services ?? []).map((s) => s.name).filter((s) => !s.startsWith("$")).sort().join(",") || "(repl)",
           n.cpu === null ? "-" : `${n.cpu}%`,
@@ -102,9 +78,9 @@ export function replCommands(): unknown[] {
       command: "stats",
       description: "cluster totals: streams live, listeners per gateway, relay frames and gaps",
       async action(broker: ServiceBroker, _args: unknown, { table }: Helpers) {
-        const streams = await allStreams(broker);
+        const streams = await listAllStreams(broker);
         const rows: unknown[][] = [];
-        for (const nodeID of nodesWith(broker, "gateway")) {
+        for (const nodeID of nodesRunning(broker, "gateway")) {
           const s = (await broker.call("gateway.stats", {}, { nodeID })) as { listeners: number; streams: number; relays: Array<{ framesIn: number; gapFrames: number }> };
           rows.push([nodeID, s.listeners, s.streams, s.relays.reduce((n, r) => n + r.framesIn, 0), s.relays.reduce((n, r) => n + r.gapFrames, 0)]);
         }
