@@ -43,17 +43,7 @@ function track(child: ChildProcess, group: boolean): ChildProcess {
   return child;
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../test/support/node-process";
 
 /** A server under test, started from a shell command line. */
 export class ServerProcess {

@@ -8,8 +8,7 @@ import path from "node:path";
 import WebSocket from "ws";
 import { Backoff, JitterBuffer, ListenConnection, PublishConnection, type SocketFactory, type WebSocketLike } from "../../client/core";
 import { encodeOpusWithFfmpeg } from "../support/audio-match";
-import { freePort } from "../support/browser";
-import { MEDIA, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
+import { freePort, MEDIA, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
 
 const wsFactory: SocketFactory = (url) => new WebSocket(url) as unknown as WebSocketLike;
 /** 20 ms of stereo silence-free PCM for the jitter buffer (values do not matter, lengths do). */

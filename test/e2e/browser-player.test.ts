@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import type { Broadcast } from "../../bin/commands/broadcast";
 import type { PlayerStats } from "../../client/core/stats";
-import { freePort, launchChromium, playerStats, screenshot, waitForValue, type Browser } from "../support/browser";
+import { launchChromium, playerStats, screenshot, waitForValue, type Browser } from "../support/browser";
 import { startBroadcast } from "../support/broadcast";
-import { sleep, startNodeProcess, type NodeProcess } from "../support/node-process";
+import { freePort, sleep, startNodeProcess, type NodeProcess } from "../support/node-process";
 
 /** RMS (linear) under which rendered audio counts as silence (about -46 dBFS). */
 const SILENCE_RMS = 0.005;

@@ -5,7 +5,6 @@
  * twice a second) and the autoplay policy is lifted so AudioContexts start without a click.
  */
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -111,18 +110,3 @@ export async function waitForValue<T>(read: () => Promise<T>, predicate: (value:
   }
 }
 
-/**
- * A TCP port free on 127.0.0.1 right now. Tests that restart a node on the same port start the
- * first one on it explicitly: uWS sets SO_REUSEADDR only for an explicit port, and without it the
- * killed node's TIME_WAIT connections keep the port from being bound again for a minute.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -3,6 +3,7 @@
  * would, on a free port, and waits for its "node started" log line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
 
@@ -75,3 +76,19 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A TCP port free on 127.0.0.1 right now. Tests that restart a node on the same port start the
+ * first one on it explicitly: uWS sets SO_REUSEADDR only for an explicit port, and without it the
+ * killed node's TIME_WAIT connections keep the port from being bound again for a minute.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
