@@ -67,14 +67,6 @@ export function encoderService(node: NodeContext): ServiceSchema {
       list() {
         return [...encoders.keys()].map(info);
       },
-      /** Operator and test hook: kill the stream's ffmpeg as a crash would. */
-      kill(ctx: Context<{ streamId: string }>) {
-        const entry = encoders.get(ctx.params.streamId);
-        if (!entry) throw new VezaError("STREAM_NOT_FOUND", `no encoder for ${ctx.params.streamId}`);
-        const pid = entry.encoder.pid ?? null;
-        entry.encoder.kill();
-        return { pid };
-      },
     },
     async stopped() {
       await Promise.all([...encoders.keys()].map(close));

@@ -108,11 +108,6 @@ export class StreamEncoder {
     await this.process.stop();
   }
 
-  /** Kills the running ffmpeg as a crash would (operators and tests use it). */
-  kill(): void {
-    this.process.kill("SIGKILL");
-  }
-
   private onIngest(chunk: Uint8Array): void {
     for (const piece of this.resumer.push(chunk)) {
       if (piece.length === 0) continue;

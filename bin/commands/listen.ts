@@ -46,8 +46,6 @@ export class Listener {
   readonly texts: ServerMessage[] = [];
   readonly stats: ListenStats;
   onFrame: ((frame: AudioFrame, receivedAt: number) => void) | null = null;
-  /** Called with the time (ms since epoch) each reconnection got its hello. */
-  onReconnect: ((at: number) => void) | null = null;
   readonly opened: Promise<HelloMessage>;
   /** Resolves when the listener is closed for good (by `close()`, or a lost socket without reconnect). */
   readonly closed: Promise<number>;
@@ -96,7 +94,6 @@ export class Listener {
       if (this.hello) {
         this.stats.reconnects++;
         this.resumed = true;
-        this.onReconnect?.(Date.now());
       }
       this.hello = msg;
       this.stats.sessionId = msg.sessionId;

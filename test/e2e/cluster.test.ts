@@ -49,7 +49,6 @@ describe("cluster: 3 node processes over NATS and Redis", function () {
 
       const sessions = onB.map((l) => l.stats.sessionId);
       const resumedAt = new Map<Listener, number>();
-      for (const l of onB) l.onReconnect = () => void 0;
       for (const l of onB) {
         l.onFrame = (_f, at) => {
           if (l.stats.reconnects > 0 && !resumedAt.has(l)) resumedAt.set(l, at);
