@@ -6,6 +6,7 @@
  * sample sounds: the ground truth the sync bench and tests measure.
  */
 import WebSocket from "ws";
+import { ClockPinger, DEFAULT_PING_SCHEDULE, type PingSchedule } from "../../media/clock/clock-pinger";
 import { ClockSync } from "../../media/clock/clock-sync";
 import { clusterNowUs } from "../../media/clock/cluster-time";
 import { DeviceFollower, PlayoutSchedule, type SyncTick } from "../../media/clock/playout";
@@ -26,10 +27,8 @@ export interface SimListenerOptions {
   random: () => number;
   /** Estimate the client clock's drift (tests switch it off). Default true. */
   compensateDrift?: boolean;
-  /** Ping interval while converging (first 2 s), settling (to 15 s) and after, ms. */
-  burstPingMs?: number;
-  settlePingMs?: number;
-  steadyPingMs?: number;
+  /** Clock ping schedule. Default the SDK's. */
+  pingSchedule?: PingSchedule;
 }
 
 export class SimListener {
@@ -48,10 +47,9 @@ export class SimListener {
   private ws: WebSocket | null = null;
   private readonly up: JitterLink;
   private readonly down: JitterLink;
-  private pingTimer: NodeJS.Timeout | null = null;
+  private pinger: ClockPinger | null = null;
   private renderTimer: NodeJS.Timeout | null = null;
   private nextBlockLocalUs = 0;
-  private pingId = 0;
 
   constructor(private readonly o: SimListenerOptions) {
     this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true });
@@ -65,21 +63,16 @@ export class SimListener {
     ws.on("message", (data: Buffer, isBinary) => this.onMessage(data, isBinary, clusterNowUs() + this.down.delayUs()));
     await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
     this.joinedAtUs = clusterNowUs();
-    const ping = () => {
-      // the ping left its (virtual) sender up-jitter ago: that much more one-way delay
-      const t0 = this.o.clock.local(clusterNowUs() - this.up.delayUs());
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "clock.ping", id: ++this.pingId, t0 }));
-      const sinceJoin = clusterNowUs() - this.joinedAtUs;
-      const interval = sinceJoin < 2e6 ? (this.o.burstPingMs ?? 2) : sinceJoin < 15e6 ? (this.o.settlePingMs ?? 5) : (this.o.steadyPingMs ?? 20);
-      this.pingTimer = setTimeout(ping, interval);
-    };
-    ping();
+    // a ping's t0 is read up-jitter before it is sent: that much more one-way delay
+    const send = (ping: object) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(ping));
+    this.pinger = new ClockPinger(this.sync, send, () => this.o.clock.local(clusterNowUs() - this.up.delayUs()), this.o.pingSchedule ?? DEFAULT_PING_SCHEDULE);
+    this.pinger.start();
     this.nextBlockLocalUs = this.o.clock.local();
     this.renderTimer = setInterval(() => this.render(), 5);
   }
 
   stop(): void {
-    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.pinger?.stop();
     if (this.renderTimer) clearInterval(this.renderTimer);
     this.ws?.close();
   }
@@ -92,7 +85,7 @@ export class SimListener {
       return;
     }
     const msg = JSON.parse(data.toString()) as ServerMessage;
-    if (msg.type === "clock.pong") this.sync.add(msg.t0, msg.t1, msg.t2, this.o.clock.local(arrivedUs));
+    if (msg.type === "clock.pong") this.pinger?.onPong(msg, this.o.clock.local(arrivedUs));
     else if (msg.type === "sync.tick") this.schedule.add(msg as SyncTick);
   }
 
