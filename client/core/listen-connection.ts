@@ -7,10 +7,10 @@
  * usable from Node with a `ws` socket factory.
  */
 import { decodeAudioData, type AudioFrame } from "../../media/wire";
-import type { HelloMessage, ServerMessage } from "../../media/wire/control";
+import type { ClockPongMessage, HelloMessage, ServerMessage } from "../../media/wire/control";
 import { Backoff, type BackoffOptions } from "./backoff";
 import { Emitter } from "./emitter";
-import { defaultSocketFactory, isFinalCloseCode, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
+import { defaultSocketFactory, isFinalCloseCode, SOCKET_OPEN, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
 
 /** Where the connection is. */
 export type ListenState =
@@ -22,8 +22,10 @@ export type ListenState =
 export interface ListenEvents {
   /** A decoded audio.data frame; `arrivalMs` is {@link ListenConnectionOptions.now} at arrival. */
   frame: { frame: AudioFrame; arrivalMs: number; generation: number };
-  /** A JSON message from the server (hello, stream.status, stream.metadata, error). */
+  /** A JSON message from the server (hello, stream.status, stream.metadata, sync.tick, error); not clock.pong. */
   message: ServerMessage;
+  /** A clock.pong; `arrivalMs` is {@link ListenConnectionOptions.now} when its message arrived (the exchange's t3). */
+  clockPong: { pong: ClockPongMessage; arrivalMs: number };
   state: ListenState;
   /** A binary message that is not a valid audio.data frame (counted, then ignored). */
   badFrame: Error;
@@ -76,6 +78,17 @@ export class ListenConnection extends Emitter<ListenEvents> {
   /** Where the connection is now. */
   get state(): ListenState {
     return this.current;
+  }
+
+  /**
+   * Sends a JSON message (e.g. a clock.ping) on the open socket; returns false, sending nothing,
+   * when no socket is open.
+   */
+  sendJson(message: object): boolean {
+    const ws = this.socket;
+    if (!ws || ws.readyState !== SOCKET_OPEN || this.current.state !== "open") return false;
+    ws.send(JSON.stringify(message));
+    return true;
   }
 
   /** Opens the first socket. */
@@ -137,6 +150,10 @@ export class ListenConnection extends Emitter<ListenEvents> {
       try {
         msg = JSON.parse(data) as ServerMessage;
       } catch {
+        return;
+      }
+      if (msg.type === "clock.pong") {
+        this.emit("clockPong", { pong: msg, arrivalMs });
         return;
       }
       if (msg.type === "hello") this.onHello(msg);
