@@ -1,8 +1,11 @@
 /**
- * The player's audio graph: AudioContext at 48 kHz → AudioWorkletNode "veza-player" (jitter buffer
- * and meter) → GainNode (volume) → AnalyserNode (level of what is rendered) → destination.
+ * The player's audio graph: AudioContext at 48 kHz → AudioWorkletNode "veza-player" (synchronised
+ * playout or jitter buffer, and meter) → GainNode (volume) → AnalyserNode (level of what is
+ * rendered) → destination.
  */
-import type { PlayerIn, PlayerProcessorOptions, PlayerReport } from "../worklets/player-processor";
+import type { SyncTick } from "../../media/clock/playout";
+import type { DeviceClockMap } from "../core/sync-playout";
+import type { PlayerIn, PlayerProcessorOptions, PlayerReport, PlayoutMode } from "../worklets/player-processor";
 import { MEDIA_CLOCK_HZ } from "../../media/wire/constants";
 
 export interface AudioOutputOptions extends PlayerProcessorOptions {
@@ -35,7 +38,7 @@ export class AudioOutput {
     const ctx = new AudioContext({ sampleRate: MEDIA_CLOCK_HZ, latencyHint: "interactive" });
     await ctx.audioWorklet.addModule(o.workletUrl);
     const channels = o.channels ?? 2;
-    const processorOptions: PlayerProcessorOptions = { targetMs: o.targetMs, maxMs: o.maxMs };
+    const processorOptions: PlayerProcessorOptions = { targetMs: o.targetMs, maxMs: o.maxMs, mode: o.mode, trace: o.trace };
     const node = new AudioWorkletNode(ctx, "veza-player", { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [channels], processorOptions });
     const gain = ctx.createGain();
     const analyser = ctx.createAnalyser();
@@ -59,15 +62,37 @@ export class AudioOutput {
     if (this.ctx.state === "running") await this.ctx.suspend();
   }
 
-  /** Queues decoded PCM; `ageMs` is the time since its frame arrived in the page. */
-  push(planes: Float32Array[], ageMs: number): void {
-    const msg: PlayerIn = { type: "pcm", planes, ageMs };
+  /**
+   * Queues decoded PCM of the frame at `mediaTime` (samples at 48 kHz); `ageMs` is the time since
+   * the frame arrived in the page, `arrivalClusterUs` that arrival in cluster time (null if unknown).
+   */
+  push(planes: Float32Array[], mediaTime: number, ageMs: number, arrivalClusterUs: number | null): void {
+    const msg: PlayerIn = { type: "pcm", planes, mediaTime, ageMs, arrivalClusterUs };
     this.node.port.postMessage(msg, planes.map((p) => p.buffer as ArrayBuffer));
   }
 
-  /** Drops buffered audio; playing resumes once the jitter buffer's target is reached again. */
+  /** Drops buffered audio (and, in sync mode, the ticks): a new socket starts again from the live edge. */
   reset(): void {
-    this.node.port.postMessage({ type: "reset" } satisfies PlayerIn);
+    this.post({ type: "reset" });
+  }
+
+  /** Switches between synchronised playout and the jitter buffer. */
+  setMode(mode: PlayoutMode): void {
+    this.post({ type: "mode", mode });
+  }
+
+  /** Passes a sync tick of the stream to the worklet. */
+  addTick(tick: SyncTick): void {
+    this.post({ type: "tick", tick });
+  }
+
+  /** Passes the latest device clock map (where context frames are heard in cluster time); null: not known. */
+  setClock(map: DeviceClockMap | null): void {
+    this.post({ type: "clock", map });
+  }
+
+  private post(msg: PlayerIn): void {
+    this.node.port.postMessage(msg);
   }
 
   /** Volume, 0..1 (linear gain), with a 20 ms glide. */

@@ -11,9 +11,14 @@ import type { DecoderKind } from "../core/stats";
 
 export type { DecoderKind };
 
-/** One decoded packet: planar PCM at 48 kHz and the arrival time of its frame (ms, page clock). */
+/**
+ * One decoded packet: planar PCM at 48 kHz, the media time of its frame (samples at 48 kHz, from
+ * the frame header) and the arrival time of its frame (ms, page clock). The decoder's own delay
+ * (Opus pre-skip) is the same for every listener, so it does not move one listener against another.
+ */
 export interface DecodedPcm {
   planes: Float32Array[];
+  mediaTime: number;
   arrivalMs: number;
 }
 
@@ -62,8 +67,13 @@ class WebCodecsFrameDecoder implements FrameDecoder {
   decoded = 0;
   errors = 0;
   private decoder: AudioDecoder;
-  /** Arrival times of packets in the decoder, oldest first (outputs come 1:1, in order). */
-  private inFlight: number[] = [];
+  /**
+   * Media and arrival times of the packets in the decoder, oldest first (outputs come 1:1, in
+   * order). Not the output's timestamp: Chromium counts output timestamps on from the first input
+   * (media/base/audio_discard_helper.h: the first buffer's timestamp "will be used as the basis
+   * for all future timestamps"), so after a lost frame they would no longer be the media time.
+   */
+  private inFlight: Array<{ mediaTime: number; arrivalMs: number }> = [];
 
   constructor(private readonly o: FrameDecoderOptions) {
     this.decoder = this.create();
@@ -71,7 +81,7 @@ class WebCodecsFrameDecoder implements FrameDecoder {
 
   decode(frame: AudioFrame, arrivalMs: number): void {
     if (this.decoder.state === "closed") this.decoder = this.create();
-    this.inFlight.push(arrivalMs);
+    this.inFlight.push({ mediaTime: frame.mediaTime, arrivalMs });
     this.decoder.decode(
       new EncodedAudioChunk({
         type: "key",
@@ -111,9 +121,9 @@ class WebCodecsFrameDecoder implements FrameDecoder {
   }
 
   private onOutput(data: AudioData): void {
-    const arrivalMs = this.inFlight.shift();
+    const packet = this.inFlight.shift();
     try {
-      if (arrivalMs === undefined) return; // from before a reset
+      if (packet === undefined) return; // from before a reset
       const planes: Float32Array[] = [];
       for (let ch = 0; ch < data.numberOfChannels; ch++) {
         const plane = new Float32Array(data.numberOfFrames);
@@ -121,7 +131,7 @@ class WebCodecsFrameDecoder implements FrameDecoder {
         planes.push(plane);
       }
       this.decoded++;
-      this.o.onPcm({ planes, arrivalMs });
+      this.o.onPcm({ planes, ...packet });
     } finally {
       data.close();
     }
@@ -154,7 +164,7 @@ class WasmFrameDecoder implements FrameDecoder {
     // copies: the planes are transferred to the worklet, and must not share the decoder's memory
     const planes = channelData.map((p) => p.slice(0, samplesDecoded));
     this.decoded++;
-    this.o.onPcm({ planes, arrivalMs });
+    this.o.onPcm({ planes, mediaTime: frame.mediaTime, arrivalMs });
   }
 
   reset(): void {

@@ -1,32 +1,50 @@
 /**
  * A live player: {@link ListenConnection} (reconnects with backoff) → {@link FrameDecoder}
- * (WebCodecs or WebAssembly) → {@link AudioOutput} (jitter buffer in an AudioWorklet). Each new
- * socket resets the decoder and the jitter buffer, so a reconnect starts again at the live edge.
+ * (WebCodecs or WebAssembly) → {@link AudioOutput} (an AudioWorklet).
  *
- * Live delay, as shown: the time from a frame's arrival in the page (the WebSocket message) to its
- * playout at the speaker = decoding + the wait in the jitter buffer (measured per frame in the
- * worklet) + the AudioContext's baseLatency + outputLatency. It leaves out the network and the
- * server, which the page cannot see without a shared clock.
+ * Playout modes:
+ *  - "sync" (the default): synchronised playout. {@link SyncClock} keeps the page's clock synced
+ *    to cluster time (clock.ping/pong) and the audio device's clock fitted (getOutputTimestamp);
+ *    the worklet plays each sample at the cluster time the stream's sync ticks give, following by
+ *    resampling (client/core/sync-playout.ts). All listeners of a stream, on any gateway, hear the
+ *    same sample at the same moment; the live delay is the stream's playout delay.
+ *  - "buffer": the adaptive jitter buffer (client/core/jitter-buffer.ts), lowest delay, no sync.
+ *    Used with `sync: false`, or when no sync.tick came within 1.5 s of the first frame (a server
+ *    without ticks); a later tick switches back to sync.
+ *
+ * Each new socket resets the decoder and the buffered media, so a reconnect starts again at the
+ * live edge (in sync mode, at the sample the schedule asks for).
  */
+import type { SyncTick } from "../../media/clock/playout";
 import type { ServerMessage, StreamInfo } from "../../media/wire/control";
 import type { DecoderKind, PlayerStats } from "../core/stats";
 import { Emitter } from "../core/emitter";
 import { ListenConnection } from "../core/listen-connection";
-import type { PlayerReport } from "../worklets/player-processor";
+import type { PlayerReport, PlayoutMode } from "../worklets/player-processor";
 import { AudioOutput } from "./audio-output";
 import { createFrameDecoder, type FrameDecoder } from "./frame-decoder";
+import { SyncClock, type SyncClockOptions } from "./sync-clock";
 
 export type { PlayerStats };
 
-export interface LivePlayerOptions {
+/** Without a sync.tick this long after a socket's first frame, the player falls back to the jitter buffer, ms. */
+const TICK_WAIT_MS = 1500;
+/** Trace pairs kept (10 min of 20 ms frames). */
+const MAX_TRACE_PAIRS = 30_000;
+
+export interface LivePlayerOptions extends SyncClockOptions {
   /** Gateway base URL (http(s)://host:port); default the page's origin. */
   baseUrl?: string;
   streamId: string;
   /** URL of the bundled player worklet. */
   workletUrl: string;
   decoder?: DecoderKind;
-  /** Jitter buffer target, ms. Default 60. */
+  /** Jitter buffer target, ms (buffer mode). Default 60. */
   targetMs?: number;
+  /** Synchronised playout when the stream sends sync ticks. Default true. */
+  sync?: boolean;
+  /** Record when each frame starts sounding ({@link LivePlayer.trace}), for measurements. Default false. */
+  trace?: boolean;
 }
 
 export interface LivePlayerEvents {
@@ -37,22 +55,37 @@ export interface LivePlayerEvents {
 
 export class LivePlayer extends Emitter<LivePlayerEvents> {
   readonly connection: ListenConnection;
+  /** The page's clock sync and audio clock; null with `sync: false`. */
+  readonly clock: SyncClock | null;
+  /**
+   * With `trace`: flat pairs [media time (samples), context frame (fractional)]: the frame of the
+   * AudioContext's timeline at which each frame's first sample is played (sync mode).
+   */
+  readonly trace: number[] = [];
   private output: AudioOutput | null = null;
   private decoder: FrameDecoder | null = null;
   private stream: StreamInfo | null = null;
   private report: PlayerReport | null = null;
   private bufferDelayMs: number | null = null;
   private ready: Promise<void> | null = null;
+  private mode: PlayoutMode;
+  private tickSeen = false;
+  /** The socket's latest ticks (at most 4, by validFrom), given again to the worklet after a reset. */
+  private ticks: SyncTick[] = [];
+  private tickTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly o: LivePlayerOptions) {
     super();
+    this.mode = o.sync === false ? "buffer" : "sync";
     this.connection = new ListenConnection({ baseUrl: o.baseUrl ?? location.origin, streamId: o.streamId });
+    this.clock = o.sync === false ? null : new SyncClock(this.connection, (map) => this.output?.setClock(map), o);
     this.connection.on("message", (m) => this.onMessage(m));
     this.connection.on("state", (s) => {
       if (s.state === "open") this.toLiveEdge();
       this.emit("stats", this.stats());
     });
     this.connection.on("frame", ({ frame, arrivalMs }) => {
+      if (!this.tickSeen && this.mode === "sync" && this.tickTimer === null) this.tickTimer = setTimeout(() => this.setMode("buffer"), TICK_WAIT_MS);
       if (this.output?.running) this.decoder?.decode(frame, arrivalMs);
     });
   }
@@ -61,16 +94,15 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
   start(): Promise<void> {
     this.ready ??= (async () => {
       this.connection.start();
-      this.output = await AudioOutput.create({ workletUrl: this.o.workletUrl, targetMs: this.o.targetMs });
-      this.output.onReport = (r) => {
-        this.report = r;
-        if (r.delayMs !== null) this.bufferDelayMs = r.delayMs;
-        this.emit("stats", this.stats());
-      };
+      const output = await AudioOutput.create({ workletUrl: this.o.workletUrl, targetMs: this.o.targetMs, mode: this.mode, trace: this.o.trace });
+      this.output = output;
+      this.clock?.attach(output.ctx);
+      for (const tick of this.ticks) output.addTick(tick);
+      output.onReport = (r) => this.onReport(r);
       this.decoder = await createFrameDecoder({
         channels: this.connection.hello?.channels === 1 ? 1 : 2,
         prefer: this.o.decoder,
-        onPcm: ({ planes, arrivalMs }) => this.output?.push(planes, performance.now() - arrivalMs),
+        onPcm: ({ planes, mediaTime, arrivalMs }) => this.output?.push(planes, mediaTime, performance.now() - arrivalMs, this.clock?.clusterAt(arrivalMs) ?? null),
         onError: (err) => this.emit("error", err),
       });
     })();
@@ -84,7 +116,15 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
     if (!output) return false;
     const wasRunning = output.running;
     const running = await output.resume();
-    if (running && !wasRunning) this.toLiveEdge();
+    if (running && !wasRunning) {
+      // decoding stopped while suspended: start afresh (the ticks still hold); the device's
+      // timeline stood still meanwhile, so its clock is fitted again
+      this.clock?.attach(output.ctx);
+      this.decoder?.reset();
+      output.reset();
+      for (const tick of this.ticks) output.addTick(tick);
+      this.bufferDelayMs = null;
+    }
     this.emit("stats", this.stats());
     return running;
   }
@@ -99,8 +139,15 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
     this.output?.setVolume(volume);
   }
 
+  /** The player's AudioContext, or null before {@link start} built it. */
+  get audioContext(): AudioContext | null {
+    return this.output?.ctx ?? null;
+  }
+
   /** Closes the socket and the audio context. */
   async close(): Promise<void> {
+    this.clock?.stop();
+    if (this.tickTimer) clearTimeout(this.tickTimer);
     this.connection.stop();
     this.decoder?.close();
     await this.output?.close();
@@ -110,7 +157,7 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
     const c = this.connection.counters;
     const r = this.report;
     const outputLatencyMs = this.output?.outputLatencyMs ?? 0;
-    return {
+    const common = {
       connection: this.connection.state,
       stream: this.stream,
       audio: (this.output?.ctx.state as PlayerStats["audio"] | undefined) ?? "none",
@@ -120,31 +167,90 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
       decodeErrors: this.decoder?.errors ?? 0,
       reconnects: c.reconnects,
       seqGaps: c.seqGaps,
-      buffer: r?.state ?? null,
-      depthMs: r?.depthMs ?? null,
-      marginMs: r?.marginMs ?? null,
-      underruns: r?.underruns ?? 0,
-      droppedMs: r?.droppedMs ?? 0,
-      bufferDelayMs: this.bufferDelayMs,
       outputLatencyMs,
-      liveDelayMs: this.bufferDelayMs === null ? null : this.bufferDelayMs + outputLatencyMs,
       rms: r?.rms ?? 0,
       peak: r?.peak ?? 0,
       renderedRms: this.output?.renderedRms() ?? 0,
     };
+    if (this.mode === "sync" && this.clock) {
+      const s = r?.mode === "sync" ? r.sync : null;
+      const { delayMs: _delay, chunksPlayed: _chunks, ...figures } = s ?? { ...WAITING, delayMs: null, chunksPlayed: 0 };
+      return {
+        ...common,
+        playout: "sync",
+        sync: { ...figures, ...this.clock.stats() },
+        buffer: s ? (s.state === "playing" ? "playing" : "buffering") : null,
+        depthMs: s?.leadMs ?? null,
+        marginMs: null,
+        underruns: s?.underruns ?? 0,
+        droppedMs: 0,
+        bufferDelayMs: null,
+        liveDelayMs: this.bufferDelayMs,
+      };
+    }
+    const b = r?.mode === "buffer" ? r.buffer : null;
+    return {
+      ...common,
+      playout: "buffer",
+      sync: null,
+      buffer: b?.state ?? null,
+      depthMs: b?.depthMs ?? null,
+      marginMs: b?.marginMs ?? null,
+      underruns: b?.underruns ?? 0,
+      droppedMs: b?.droppedMs ?? 0,
+      bufferDelayMs: this.bufferDelayMs,
+      liveDelayMs: this.bufferDelayMs === null ? null : this.bufferDelayMs + outputLatencyMs,
+    };
   }
 
-  /** A new socket, or audio (re)started: drop what is buffered and decode from the next frame. */
+  private onReport(r: PlayerReport): void {
+    if (r.mode !== this.mode) return; // from before a mode switch
+    this.report = r;
+    const delayMs = r.mode === "sync" ? r.sync.delayMs : r.buffer.delayMs;
+    if (delayMs !== null) this.bufferDelayMs = delayMs;
+    if (this.o.trace && r.trace?.length) {
+      this.trace.push(...r.trace);
+      if (this.trace.length > 2 * MAX_TRACE_PAIRS) this.trace.splice(0, this.trace.length - 2 * MAX_TRACE_PAIRS);
+    }
+    this.emit("stats", this.stats());
+  }
+
+  private setMode(mode: PlayoutMode): void {
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    if (mode === this.mode) return;
+    this.mode = mode;
+    this.report = null;
+    this.bufferDelayMs = null;
+    this.output?.setMode(mode);
+    this.emit("stats", this.stats());
+  }
+
+  /** A new socket: drop what is buffered, and the ticks (the server sends its own after hello), and decode from the next frame. */
   private toLiveEdge(): void {
     this.decoder?.reset();
     this.output?.reset();
     this.bufferDelayMs = null;
+    this.tickSeen = false;
+    this.ticks = [];
   }
 
   private onMessage(m: ServerMessage): void {
+    if (m.type === "sync.tick") {
+      if (this.o.sync === false) return;
+      const { type: _type, streamId: _id, ...tick } = m;
+      this.ticks = [...this.ticks.filter((t) => t.validFrom !== tick.validFrom), tick].sort((a, b) => a.validFrom - b.validFrom).slice(-4);
+      this.output?.addTick(tick);
+      this.tickSeen = true;
+      this.setMode("sync");
+      return;
+    }
     if (m.type === "stream.status") this.stream = { ...m };
     else if (m.type === "stream.metadata" && this.stream) this.stream = { ...this.stream, title: m.title, metadata: m.metadata };
     this.emit("message", m);
     this.emit("stats", this.stats());
   }
 }
+
+/** Sync figures before the worklet's first report. */
+const WAITING = { state: "waiting", errorUs: null, maxErrorUs: null, correctionPpm: null, ratePpm: null, playoutDelayMs: null, leadMs: 0, samplesPlayed: 0, underruns: 0, resyncs: 0 } as const;

@@ -4,6 +4,7 @@
  * 0..1 (RMS and peak of samples). No DOM types here, so Node code can import them.
  */
 import type { StreamInfo } from "../../media/wire/control";
+import type { SyncPlayoutStats } from "./sync-playout";
 import type { ListenState } from "./listen-connection";
 import type { PublishState } from "./publish-connection";
 
@@ -12,6 +13,27 @@ export type DecoderKind = "webcodecs" | "wasm";
 
 /** Which encoder a broadcaster uses: WebCodecs (format opus) or MediaRecorder (format webm). */
 export type EncoderKind = "webcodecs" | "mediarecorder";
+
+/** The page's clock figures for synchronised playout (client/browser/sync-clock.ts). */
+export interface SyncClockStats {
+  /** Whether the device clock map is being given to the worklet (clock sync and audio clock ready). */
+  ready: boolean;
+  /** Clock offset: cluster time − client time now, ms. */
+  offsetMs: number | null;
+  /** Client clock against cluster time, ppm (cluster faster when positive). */
+  clientDriftPpm: number | null;
+  /** Audio device clock against the client clock, ppm (device frames longer than nominal when positive). */
+  deviceDriftPpm: number | null;
+  /** Smallest round trip of a clock exchange, ms. */
+  minRttMs: number | null;
+  /** Clock exchanges taken. */
+  exchanges: number;
+  /** Restarts of the audio clock fit (the device's timeline jumped). */
+  audioClockRestarts: number;
+}
+
+/** Synchronised playout as the player reports it: the worklet's figures (last report) and the page's clock. */
+export interface SyncStats extends Omit<SyncPlayoutStats, "delayMs" | "chunksPlayed">, SyncClockStats {}
 
 export interface PlayerStats {
   connection: ListenState;
@@ -25,19 +47,35 @@ export interface PlayerStats {
   decodeErrors: number;
   reconnects: number;
   seqGaps: number;
-  /** Jitter buffer: "playing", or "buffering" (filling to its target); null before the first report. */
+  /**
+   * "sync": synchronised playout, each sample at the cluster time the stream's sync ticks give;
+   * "buffer": the adaptive jitter buffer (the stream sends no ticks, or the page asked `?sync=0`).
+   */
+  playout: "sync" | "buffer";
+  /** Synchronised playout's figures; null in buffer mode. */
+  sync: SyncStats | null;
+  /**
+   * "playing", or "buffering" (jitter buffer: filling to its target; sync: waiting for the clock
+   * and a tick, or no media at the playout position); null before the first report.
+   */
   buffer: "buffering" | "playing" | null;
+  /** Audio held ahead of playout (sync: without a gap from the playout position). */
   depthMs: number | null;
-  /** The jitter buffer's current margin (adapts upward after underruns). */
+  /** The jitter buffer's current margin (adapts upward after underruns); null in sync mode. */
   marginMs: number | null;
   underruns: number;
-  /** Audio dropped to stay at the live edge. */
+  /** Audio dropped to stay at the live edge (jitter buffer). */
   droppedMs: number;
-  /** Arrival in the page → leaves the jitter buffer, mean over the last report (about 100 ms). */
+  /** Arrival in the page → leaves the jitter buffer, mean over the last report (about 100 ms); null in sync mode. */
   bufferDelayMs: number | null;
   /** AudioContext baseLatency + outputLatency. */
   outputLatencyMs: number;
-  /** bufferDelayMs + outputLatencyMs: arrival in the page → playout (the "live delay" shown). */
+  /**
+   * Arrival in the page → heard (the "live delay" shown). Jitter buffer: bufferDelayMs +
+   * outputLatencyMs. Sync: measured per frame in cluster time (arrival through the clock sync,
+   * heard through getOutputTimestamp), about the stream's playout delay minus the frame's way from
+   * the stream's owner to the page.
+   */
   liveDelayMs: number | null;
   /** Level the worklet rendered (before the volume), over the last report. */
   rms: number;

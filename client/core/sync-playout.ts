@@ -106,9 +106,9 @@ export class SyncPlayout {
     this.schedule.add({ ...tick, anchorClusterUs: tick.anchorClusterUs - this.epoch(tick.anchorClusterUs) });
   }
 
-  /** Sets the device clock map (the page re-sends it as its estimate improves). */
-  setClock(map: DeviceClockMap): void {
-    this.map = { ...map, clusterUs: map.clusterUs - this.epoch(map.clusterUs) };
+  /** Sets the device clock map (the page re-sends it as its estimate improves); null: none (silent until the next). */
+  setClock(map: DeviceClockMap | null): void {
+    this.map = map && { ...map, clusterUs: map.clusterUs - this.epoch(map.clusterUs) };
   }
 
   /** Cluster time (µs) at which media time `m` is to sound, by the ticks held; undefined without one. */

@@ -32,7 +32,13 @@ function loadPages(): Record<Page, string> {
   return Object.fromEntries(PAGE_FILES.map((name) => [name, fs.readFileSync(path.join(__dirname, `${name}.html`), "utf8")])) as Record<Page, string>;
 }
 
-/** Answers with security headers; `no-cache` makes browsers revalidate (assets change with the code). */
+/**
+ * Answers with security headers; `no-cache` makes browsers revalidate (assets change with the code).
+ * COOP same-origin + COEP require-corp make the pages cross-origin isolated, which is what buys
+ * them a 5 µs performance.now() and getOutputTimestamp() instead of 100 µs (High Resolution Time
+ * §"Clock resolution"; Chromium's coarsening): the player's clock sync and audio clock read them.
+ * Everything the pages load is same-origin, so nothing else needs a CORP header.
+ */
 function send(res: HttpResponse, status: string, contentType: string, body: string | Buffer): void {
   res.cork(() => {
     res
@@ -41,6 +47,8 @@ function send(res: HttpResponse, status: string, contentType: string, body: stri
       .writeHeader("cache-control", "no-cache")
       .writeHeader("x-content-type-options", "nosniff")
       .writeHeader("content-security-policy", CSP)
+      .writeHeader("cross-origin-opener-policy", "same-origin")
+      .writeHeader("cross-origin-embedder-policy", "require-corp")
       .writeHeader("referrer-policy", "same-origin")
       .end(body);
   });

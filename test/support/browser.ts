@@ -8,6 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { PageRecord } from "../../bench/sync-browser/ground-truth";
 import type { BroadcasterStats, PlayerStats } from "../../client/core/stats";
 import { ROOT } from "./node-process";
 
@@ -110,3 +111,48 @@ export async function waitForValue<T>(read: () => Promise<T>, predicate: (value:
   }
 }
 
+
+/** The part of a page's AudioContext the harness reads (the Node tsconfig has no DOM types). */
+interface PageAudioContext {
+  state: string;
+  sampleRate: number;
+  getOutputTimestamp(): { contextTime?: number; performanceTime?: number };
+}
+
+interface PlayerPageGlobals {
+  vezaPlayer?: { trace: number[]; audioContext: PageAudioContext | null };
+  vezaTimestamps?: number[];
+  crossOriginIsolated: boolean;
+}
+
+/**
+ * Starts sampling the player's AudioContext.getOutputTimestamp() every 20 ms in the page, into
+ * `window.vezaTimestamps` (flat pairs [contextTime s, performanceTime ms]): the harness's own view
+ * of the audio device's clock, independent of the player's fit (bench/sync-browser/ground-truth.ts).
+ */
+export function recordOutputTimestamps(page: Page): Promise<void> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as PlayerPageGlobals;
+    const out: number[] = (w.vezaTimestamps = []);
+    setInterval(() => {
+      const ctx = w.vezaPlayer?.audioContext;
+      if (!ctx || ctx.state !== "running") return;
+      const ts = ctx.getOutputTimestamp();
+      out.push(ts.contextTime ?? 0, ts.performanceTime ?? 0);
+    }, 20);
+  });
+}
+
+/** A player page's playout trace (opened with `?trace=1`) and timestamps recorded so far. */
+export function readPlayoutRecord(page: Page): Promise<PageRecord & { crossOriginIsolated: boolean }> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as PlayerPageGlobals;
+    return {
+      timeOrigin: performance.timeOrigin,
+      outputTimestamps: w.vezaTimestamps ?? [],
+      trace: w.vezaPlayer?.trace ?? [],
+      sampleRate: w.vezaPlayer?.audioContext?.sampleRate ?? 48_000,
+      crossOriginIsolated: w.crossOriginIsolated,
+    };
+  });
+}
