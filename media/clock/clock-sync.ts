@@ -5,21 +5,29 @@
  *
  * Filter: instead of NTP's minimum-delay sample or Snapcast's median of the last 200 offsets, each
  * direction is treated on its own (Moon, Skelly & Towsley, INFOCOM 1999): t1 − t0 = θ(t0) + d↑ and
- * t3 − t2 = −θ(t3) + d↓, where θ(L) is the offset at client time L and d↑, d↓ ≥ their floors. The
- * lower envelope of each direction over a window gives θ + floor↑ and −θ + floor↓ as lines in L
- * (their slope is the drift), and θ(L) = (F(L) − B(L)) / 2 when the floors are equal. Queueing
- * jitter only lifts points above the floor, so each direction converges to its floor within about
+ * t3 − t2 = −θ(t3) + d↓, where θ(L) = θ₀ + s·L is the offset at client time L (s is the drift) and
+ * d↑, d↓ ≥ their floors c↑, c↓. Queueing and scheduling only ever add delay, so the forward points
+ * lie on or above the line θ + c↑ and the backward points on or above −θ + c↓: the lines are
+ * supporting lines of the lower convex hulls of each direction, with slopes s and −s. The estimate
+ * is the common slope for which the band between the two (forward, and backward mirrored) is
+ * widest, i.e. both lines sit tight against their hulls (the convex-hull method of Zhang, Liu &
+ * Xia, "Clock synchronization algorithms for network measurements", INFOCOM 2002, applied to both
+ * directions at once), and θ is the band's centre line. The optimum is at an edge slope of one
+ * of the hulls, so it is found exactly in O(h²) for h hull vertices (tens), after O(n) hulls.
+ * Jitter only lifts points above the floor, so the estimate converges to the floors within about
  * jitter/N for N samples, whatever the asymmetry of the jitter. A constant asymmetry of the floors
- * is invisible to any two-way method; its error is half the difference (documented budget).
+ * (c↑ ≠ c↓) is invisible to any two-way method; its error is (c↓ − c↑)/2 (documented budget).
  */
-import { floorLine, lineAt, lowerEnvelope, type EnvelopeLine } from "./lower-envelope";
+import { lowerHull, supportIntercept, type LowerHull } from "./lower-envelope";
 import { SampleWindow } from "./sample-window";
 
 export interface ClockSyncOptions {
   /** Samples kept, µs of client time. Default 60 s. */
   windowUs?: number;
-  /** Estimate drift only once the window spans this long (µs); before, drift is taken as 0. Default 5 s. */
+  /** Estimate drift only once the window spans this long (µs); before, drift is taken as 0. Default 1 s. */
   driftAfterUs?: number;
+  /** {@link ClockSync.ready} once exchanges span this long (µs). Default 1 s (the start of the SDK's burst). */
+  readyAfterUs?: number;
   /** Whether to estimate drift at all (tests switch it off to show what it does). Default true. */
   compensateDrift?: boolean;
 }
@@ -27,9 +35,11 @@ export interface ClockSyncOptions {
 export class ClockSync {
   private readonly forward: SampleWindow;
   private readonly backward: SampleWindow;
-  private f: EnvelopeLine | null = null;
-  private b: EnvelopeLine | null = null;
+  /** The fitted band, or null before any exchange: θ(L) = theta0 + slope·(L − x0); floor lines of each direction at x0. */
+  private fit: { x0: number; theta0: number; slope: number; forward0: number; backward0: number } | null = null;
   private dirty = false;
+  /** Exchanges added since the lines were last fitted. */
+  private stale = 0;
   /** Exchanges received. */
   samples = 0;
   /** Smallest round-trip delay seen, µs. */
@@ -48,19 +58,23 @@ export class ClockSync {
     this.backward.add(t3, t3 - t2);
     this.minRttUs = Math.min(this.minRttUs, t3 - t0 - (t2 - t1));
     this.samples++;
-    this.dirty = true;
+    // Refitting costs O(window), so refit at once only for an exchange below a current line (a new
+    // floor point, the only kind that can lower an envelope), else once per 1/64 of the window:
+    // amortised O(1) per exchange, and what the window drops is picked up within 1/64 of its span.
+    const fit = this.fit;
+    const below = !fit || t1 - t0 < fit.forward0 + fit.slope * (t0 - fit.x0) || t3 - t2 < fit.backward0 - fit.slope * (t3 - fit.x0);
+    if (below || ++this.stale >= this.forward.length / 64) this.dirty = true;
   }
 
-  /** Whether an offset can be given (at least one exchange). */
+  /** Whether the offset is good to play by: exchanges span `readyAfterUs` (the burst has run its first second). */
   get ready(): boolean {
-    return this.samples > 0;
+    return this.forward.span >= (this.opts.readyAfterUs ?? 1e6);
   }
 
-  /** Offset θ (µs) such that cluster time = client time + θ, at client time `localUs`. */
+  /** Offset θ (µs) such that cluster time = client time + θ, at client time `localUs`; 0 before any exchange. */
   offsetAt(localUs: number): number {
     this.refresh();
-    if (!this.f || !this.b) return 0;
-    return (lineAt(this.f, localUs) - lineAt(this.b, localUs)) / 2;
+    return this.fit ? this.fit.theta0 + this.fit.slope * (localUs - this.fit.x0) : 0;
   }
 
   /** Cluster time (µs) at client time `localUs`. */
@@ -78,28 +92,47 @@ export class ClockSync {
   /** Drift of the client clock against cluster time, ppm (cluster runs faster when positive). */
   get driftPpm(): number {
     this.refresh();
-    if (!this.f || !this.b) return 0;
-    return ((this.f.slope - this.b.slope) / 2) * 1e6;
+    return (this.fit?.slope ?? 0) * 1e6;
   }
 
   private refresh(): void {
     if (!this.dirty) return;
     this.dirty = false;
-    const drift = (this.opts.compensateDrift ?? true) && this.forward.span >= (this.opts.driftAfterUs ?? 1e6);
+    this.stale = 0;
     const fw = this.forward.views();
     const bw = this.backward.views();
-    if (drift) {
-      this.f = lowerEnvelope(fw.xs, fw.ys);
-      this.b = lowerEnvelope(bw.xs, bw.ys);
-      // the two slopes are +drift and −drift: average their magnitudes so both lines agree
-      if (this.f && this.b) {
-        const s = (this.f.slope - this.b.slope) / 2;
-        this.f = floorLine(fw.xs, fw.ys, s);
-        this.b = floorLine(bw.xs, bw.ys, -s);
-      }
-    } else {
-      this.f = floorLine(fw.xs, fw.ys, 0);
-      this.b = floorLine(bw.xs, bw.ys, 0);
-    }
+    if (fw.xs.length === 0 || bw.xs.length === 0) return;
+    // both hulls relative to the first forward point; the backward one mirrored in y around −y0
+    const x0 = fw.xs[0]!;
+    const y0 = fw.ys[0]!;
+    const f = lowerHull(fw.xs, fw.ys, fw.xs.length, x0, y0);
+    const b = lowerHull(bw.xs, bw.ys, bw.xs.length, x0, -y0);
+    const drift = (this.opts.compensateDrift ?? true) && this.forward.span >= (this.opts.driftAfterUs ?? 1e6);
+    const slope = drift ? widestBandSlope(f, b) : 0;
+    // forward floor line: y0 + A + s·(L − x0); backward: (C − y0) − s·(L − x0)
+    const forward0 = y0 + supportIntercept(f, slope);
+    const backward0 = supportIntercept(b, -slope) - y0;
+    this.fit = { x0, slope, forward0, backward0, theta0: (forward0 - backward0) / 2 };
   }
+}
+
+/**
+ * The slope s maximising A(s) + C(s), the width of the band between the forward hull's supporting
+ * line of slope s and the backward hull's of slope −s. The width is concave and piecewise linear
+ * in s with breakpoints at the hulls' edge slopes, so the best of those is the optimum.
+ */
+function widestBandSlope(f: LowerHull, b: LowerHull): number {
+  let best = -Infinity;
+  let bestSlope = 0;
+  const consider = (s: number) => {
+    const width = supportIntercept(f, s) + supportIntercept(b, -s);
+    if (width > best) {
+      best = width;
+      bestSlope = s;
+    }
+  };
+  for (let i = 1; i < f.n; i++) consider((f.y[i]! - f.y[i - 1]!) / (f.x[i]! - f.x[i - 1]!));
+  for (let i = 1; i < b.n; i++) consider(-(b.y[i]! - b.y[i - 1]!) / (b.x[i]! - b.x[i - 1]!));
+  if (best === -Infinity) consider(0);
+  return bestSlope;
 }

@@ -30,9 +30,38 @@ export function lineAt(line: EnvelopeLine, x: number): number {
  */
 export function lowerEnvelope(xs: ArrayLike<number>, ys: ArrayLike<number>, n = xs.length, fallbackSlope = 0, weighting: "points" | "span" = "span"): EnvelopeLine | null {
   if (n === 0) return null;
-  const x0 = xs[0]!;
-  const y0 = ys[0]!;
-  // lower hull by Andrew's monotone chain over points relative to (x0, y0)
+  const hull = lowerHull(xs, ys, n);
+  const { x: hx, y: hy, n: h } = hull;
+  if (h === 1) {
+    return { slope: fallbackSlope, intercept: hy[0]! + hull.y0 - fallbackSlope * hx[0]!, x0: hull.x0 };
+  }
+  // "points": Moon et al.'s objective (each point weighs the same: the edge spanning the mean x);
+  // "span": every stretch of x weighs the same (the edge spanning the middle of the x range), which
+  // keeps a dense burst of samples from pinning the estimate to a short, steep edge
+  const mean = weighting === "points" ? hull.sumX / n : hx[h - 1]! / 2;
+  let k = 0;
+  while (k < h - 2 && hx[k + 1]! < mean) k++;
+  const slope = (hy[k + 1]! - hy[k]!) / (hx[k + 1]! - hx[k]!);
+  return { slope, intercept: hy[k]! - slope * hx[k]! + hull.y0, x0: hull.x0 };
+}
+
+/** The vertices of a lower convex hull, relative to (x0, y0) for precision with large values. */
+export interface LowerHull {
+  x: Float64Array;
+  y: Float64Array;
+  /** Vertices. */
+  n: number;
+  x0: number;
+  y0: number;
+  /** Sum of all points' x − x0 (for the mean). */
+  sumX: number;
+}
+
+/**
+ * The lower convex hull of points sorted by x, by Andrew's monotone chain, O(n). Coordinates are
+ * kept relative to (x0, y0), by default the first point.
+ */
+export function lowerHull(xs: ArrayLike<number>, ys: ArrayLike<number>, n = xs.length, x0 = xs[0] ?? 0, y0 = ys[0] ?? 0): LowerHull {
   const hx = new Float64Array(n);
   const hy = new Float64Array(n);
   let h = 0;
@@ -50,17 +79,14 @@ export function lowerEnvelope(xs: ArrayLike<number>, ys: ArrayLike<number>, n = 
     hy[h] = y;
     h++;
   }
-  if (h === 1) {
-    return { slope: fallbackSlope, intercept: hy[0]! + y0 - fallbackSlope * hx[0]!, x0 };
-  }
-  // "points": Moon et al.'s objective (each point weighs the same: the edge spanning the mean x);
-  // "span": every stretch of x weighs the same (the edge spanning the middle of the x range), which
-  // keeps a dense burst of samples from pinning the estimate to a short, steep edge
-  const mean = weighting === "points" ? sumX / n : hx[h - 1]! / 2;
-  let k = 0;
-  while (k < h - 2 && hx[k + 1]! < mean) k++;
-  const slope = (hy[k + 1]! - hy[k]!) / (hx[k + 1]! - hx[k]!);
-  return { slope, intercept: hy[k]! - slope * hx[k]! + y0, x0 };
+  return { x: hx, y: hy, n: h, x0, y0, sumX };
+}
+
+/** Largest b such that the line b + slope·x lies under every vertex of `hull` (its own coordinates). */
+export function supportIntercept(hull: LowerHull, slope: number): number {
+  let min = Infinity;
+  for (let i = 0; i < hull.n; i++) min = Math.min(min, hull.y[i]! - slope * hull.x[i]!);
+  return min;
 }
 
 /** The line of slope `slope` under all points, touching the lowest one: a floor with a known slope. */
