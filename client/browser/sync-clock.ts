@@ -60,6 +60,8 @@ export class SyncClock {
   private count = 0;
   /** performance.now() when pinging (re)started, ms. */
   private pingStartMs = 0;
+  /** Whether the clock sync was once good enough (it stays so: a reconnect keeps what it learnt). */
+  private wasReady = false;
   private readonly offs: Array<() => void>;
 
   /** @param onMap called with each new device clock map */
@@ -128,7 +130,6 @@ export class SyncClock {
     return this.wasReady;
   }
 
-  private wasReady = false;
 
   private toCluster(localUs: number): number {
     return this.o.clockSync === false ? localUs : this.sync.toCluster(localUs);
