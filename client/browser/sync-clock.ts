@@ -104,7 +104,7 @@ export class SyncClock {
 
   stats(): SyncClockStats {
     const ready = this.clockReady && (this.audio?.ready ?? false);
-    const synced = this.sync.ready;
+    const synced = this.sync.samples > 0;
     return {
       ready,
       offsetMs: synced ? this.sync.offsetAt(this.clientUs(performance.now())) / 1000 : null,
