@@ -4,10 +4,11 @@
  * prints the spread of play times across listeners, convergence after join and end-to-end delay
  * drift. Method and results: docs/benchmarks.md, section "Sync".
  *
- *   npx tsx bench/sync/index.ts --listeners 100 --seconds 180 [--json out.json]
+ *   npx tsx bench/sync/index.ts --listeners 100 --seconds 180 [--json out.json] [--ping 2,2000,5,15000,20]
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
+import type { PingSchedule } from "../../media/clock/clock-pinger";
 import { runSync } from "./run";
 
 const { values } = parseArgs({
@@ -22,9 +23,18 @@ const { values } = parseArgs({
     "join-spread": { type: "string", default: "20" },
     seed: { type: "string", default: "1" },
     "no-drift-compensation": { type: "boolean", default: false },
+    /** Clock ping schedule, ms: burst,burstFor,settle,settleFor,steady (default the SDK's). */
+    ping: { type: "string" },
     json: { type: "string" },
   },
 });
+
+function parsePingSchedule(text: string): PingSchedule {
+  const [burstMs, burstForMs, settleMs, settleForMs, steadyMs] = text.split(",").map(Number);
+  const schedule = { burstMs, burstForMs, settleMs, settleForMs, steadyMs };
+  if (Object.values(schedule).some((v) => !(Number(v) > 0))) throw new Error(`--ping wants 5 positive numbers (ms): ${text}`);
+  return schedule as PingSchedule;
+}
 
 void (async () => {
   const result = await runSync({
@@ -38,6 +48,7 @@ void (async () => {
     joinSpreadSeconds: Number(values["join-spread"]),
     seed: Number(values.seed),
     compensateDrift: !values["no-drift-compensation"],
+    pingSchedule: values.ping ? parsePingSchedule(values.ping) : undefined,
   });
   const { driftPpmEstimates, ...summary } = result;
   console.log(JSON.stringify(summary, null, 2));

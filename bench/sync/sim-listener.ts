@@ -6,7 +6,7 @@
  * sample sounds: the ground truth the sync bench and tests measure.
  */
 import WebSocket from "ws";
-import { ClockPinger, DEFAULT_PING_SCHEDULE, type PingSchedule } from "../../media/clock/clock-pinger";
+import { ClockPinger, DEFAULT_PING_SCHEDULE, type ClockPing, type PingSchedule } from "../../media/clock/clock-pinger";
 import { ClockSync } from "../../media/clock/clock-sync";
 import { clusterNowUs } from "../../media/clock/cluster-time";
 import { DeviceFollower, PlayoutSchedule, type SyncTick } from "../../media/clock/playout";
@@ -39,6 +39,8 @@ export class SimListener {
   readonly played = new Map<number, number>();
   /** Play time minus the time the schedule asked for (µs), by media time: the listener's error. */
   readonly errors = new Map<number, number>();
+  /** Clock-sync error at each frame's play time: estimated minus true cluster time (µs), by media time. */
+  readonly syncErrors = new Map<number, number>();
   /** True time (µs) each frame arrived, by media time. */
   private readonly arrived = new Map<number, number>();
   /** Frames that had not arrived when their turn came. */
@@ -48,8 +50,16 @@ export class SimListener {
   private readonly up: JitterLink;
   private readonly down: JitterLink;
   private pinger: ClockPinger | null = null;
-  private renderTimer: NodeJS.Timeout | null = null;
   private nextBlockLocalUs = 0;
+  private started = false;
+  /** Simulated up-jitter of each ping in flight, µs, by ping id. */
+  private readonly upJitterById = new Map<number, number>();
+  /** Round trips less the simulated jitter and the gateway's hold, µs: the real delay of sockets and event loops. */
+  readonly realRttUs: number[] = [];
+
+  get clock(): VirtualClock {
+    return this.o.clock;
+  }
 
   constructor(private readonly o: SimListenerOptions) {
     this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true });
@@ -60,37 +70,55 @@ export class SimListener {
   async start(): Promise<void> {
     const ws = new WebSocket(`${this.o.url}/ws/listen/${this.o.streamId}`);
     this.ws = ws;
-    ws.on("message", (data: Buffer, isBinary) => this.onMessage(data, isBinary, clusterNowUs() + this.down.delayUs()));
+    ws.on("message", (data: Buffer, isBinary) => {
+      const downUs = this.down.delayUs();
+      this.onMessage(data, isBinary, clusterNowUs() + downUs, downUs);
+    });
     await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
     this.joinedAtUs = clusterNowUs();
     // a ping's t0 is read up-jitter before it is sent: that much more one-way delay
-    const send = (ping: object) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(ping));
-    this.pinger = new ClockPinger(this.sync, send, () => this.o.clock.local(clusterNowUs() - this.up.delayUs()), this.o.pingSchedule ?? DEFAULT_PING_SCHEDULE);
+    let upUs = 0;
+    const clientNowUs = () => this.o.clock.local(clusterNowUs() - (upUs = this.up.delayUs()));
+    const send = (ping: ClockPing) => {
+      this.upJitterById.set(ping.id, upUs);
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(ping));
+    };
+    this.pinger = new ClockPinger(this.sync, send, clientNowUs, this.o.pingSchedule ?? DEFAULT_PING_SCHEDULE, this.o.random);
     this.pinger.start();
     this.nextBlockLocalUs = this.o.clock.local();
-    this.renderTimer = setInterval(() => this.render(), 5);
+    this.started = true;
   }
 
   stop(): void {
     this.pinger?.stop();
-    if (this.renderTimer) clearInterval(this.renderTimer);
+    this.started = false;
     this.ws?.close();
   }
 
-  /** `arrivedUs`: true time the message arrived, down-jitter included. */
-  private onMessage(data: Buffer, isBinary: boolean, arrivedUs: number): void {
+  /** `arrivedUs`: true time the message arrived, `downUs` of simulated jitter included. */
+  private onMessage(data: Buffer, isBinary: boolean, arrivedUs: number, downUs: number): void {
     if (isBinary) {
       const frame = decodeAudioData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       this.arrived.set(frame.mediaTime, arrivedUs);
       return;
     }
     const msg = JSON.parse(data.toString()) as ServerMessage;
-    if (msg.type === "clock.pong") this.pinger?.onPong(msg, this.o.clock.local(arrivedUs));
-    else if (msg.type === "sync.tick") this.schedule.add(msg as SyncTick);
+    if (msg.type === "clock.pong") {
+      const t3 = this.o.clock.local(arrivedUs);
+      this.pinger?.onPong(msg, t3);
+      const upUs = this.upJitterById.get(msg.id) ?? 0;
+      this.upJitterById.delete(msg.id);
+      this.realRttUs.push((t3 - msg.t0) / (1 + this.o.clock.driftPpm / 1e6) - (msg.t2 - msg.t1) - upUs - downUs);
+    } else if (msg.type === "sync.tick") this.schedule.add(msg as SyncTick);
   }
 
-  /** Renders every device block due by now (local clock), recording when frames start sounding. */
-  private render(): void {
+  /**
+   * Renders every device block due by now (local clock), recording when frames start sounding.
+   * Call it often (every 10 ms): the blocks' times are virtual, so how late it runs only matters
+   * if a frame arrives after its turn was rendered.
+   */
+  render(): void {
+    if (!this.started) return;
     const clock = this.o.clock;
     const nowLocal = clock.local();
     const blockUs = (BLOCK / DEVICE_RATE) * 1e6;
@@ -115,6 +143,8 @@ export class SimListener {
         this.played.set(m, trueUs);
         const target = this.schedule.playoutUs(m);
         if (target !== undefined) this.errors.set(m, trueUs - target);
+        const local = clock.local(trueUs);
+        this.syncErrors.set(m, this.sync.toCluster(local) - trueUs);
         this.arrived.delete(m);
       }
     }

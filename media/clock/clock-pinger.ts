@@ -29,6 +29,11 @@ export interface PingSchedule {
 }
 
 /**
+ * Each interval is drawn uniformly from 0.5–1.5 × the nominal one: periodic load on either end
+ * (audio frames fanned out every 20 ms, render callbacks) would otherwise keep a fixed phase to
+ * the pings and delay every one of them alike, so the floor of the delay would never be seen
+ * (NTP randomises its poll for the same reason, RFC 5905 §13).
+ *
  * Default schedule: 2 s of 2 ms pings (about 1000 exchanges, enough for the floors of 0–20 ms
  * jitter to come within tens of µs and for a first drift estimate), 5 ms to 15 s, then 20 ms.
  * The steady rate costs one small text message each way per 20 ms per listener; a gateway with
@@ -52,6 +57,8 @@ export class ClockPinger {
     /** The client clock, µs (e.g. (performance.timeOrigin + performance.now()) × 1000). */
     private readonly clientNowUs: () => number,
     private readonly schedule: PingSchedule = DEFAULT_PING_SCHEDULE,
+    /** Uniform random numbers in [0, 1), to dither the intervals. */
+    private readonly random: () => number = Math.random,
   ) {}
 
   /** Starts (or restarts, after a reconnect: the burst again) pinging. Keeps what ClockSync learnt. */
@@ -78,6 +85,6 @@ export class ClockPinger {
     const s = this.schedule;
     const sinceMs = (this.clientNowUs() - this.startedAtUs) / 1000;
     const interval = sinceMs < s.burstForMs ? s.burstMs : sinceMs < s.settleForMs ? s.settleMs : s.steadyMs;
-    this.timer = setTimeout(() => this.tick(), interval);
+    this.timer = setTimeout(() => this.tick(), interval * (0.5 + this.random()));
   }
 }

@@ -22,7 +22,7 @@ import { lowerHull, supportIntercept, type LowerHull } from "./lower-envelope";
 import { SampleWindow } from "./sample-window";
 
 export interface ClockSyncOptions {
-  /** Samples kept, µs of client time. Default 60 s. */
+  /** Samples kept, µs of client time. Default 120 s (more samples near the floor; a crystal's drift is steady over minutes). */
   windowUs?: number;
   /** Estimate drift only once the window spans this long (µs); before, drift is taken as 0. Default 1 s. */
   driftAfterUs?: number;
@@ -46,7 +46,7 @@ export class ClockSync {
   minRttUs = Infinity;
 
   constructor(private readonly opts: ClockSyncOptions = {}) {
-    const windowUs = opts.windowUs ?? 60e6;
+    const windowUs = opts.windowUs ?? 120e6;
     this.forward = new SampleWindow(windowUs);
     this.backward = new SampleWindow(windowUs);
   }
