@@ -89,7 +89,11 @@ export interface BlockPlan {
 
 /**
  * Follows the schedule with a device: `plan(tStartCluster, tEndCluster, frames)` is called per
- * block with the cluster times of its first sample and of the sample after its last.
+ * block with the cluster times of its first sample and of the sample after its last. Cluster µs
+ * since 1970 (about 1.8e15) are exact to 0.25 µs in a double, so the block's duration, and with it
+ * the feed-forward ratio, carries ±0.25 µs / block length of noise (94 ppm for 128 samples): a
+ * 0.25 µs phase jitter that the error feedback keeps from adding up. Callers that want a clean
+ * ratio pass times relative to an epoch of their own (the schedule's mapping must then use it too).
  */
 export class DeviceFollower {
   /** Media position of the next device sample, or null before the first block. */
@@ -103,7 +107,10 @@ export class DeviceFollower {
     const want1 = schedule.mediaAt(endClusterUs);
     if (want0 === undefined || want1 === undefined) return null;
     const rate = schedule.tickFor(want0)?.rateHz ?? 48_000;
-    const feedForward = (want1 - want0) / frames;
+    // the rate of the mapping in force, not want1 − want0: a new tick taking effect inside the block
+    // may move the mapping by milliseconds, which must be a phase error (corrected, or resynced past
+    // the bound), never a one-block ratio of 3 (a chirp)
+    const feedForward = ((endClusterUs - startClusterUs) * rate) / 1e6 / frames;
     let resynced = false;
     if (this.position === null || Math.abs(((this.position - want0) * 1e6) / rate) > (this.opts.hardResyncUs ?? 2_000)) {
       resynced = this.position !== null;

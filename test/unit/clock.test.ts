@@ -108,4 +108,21 @@ describe("DeviceFollower", () => {
     assert.ok(worst < 50, `worst error after 5 s: ${worst.toFixed(1)} µs`);
     assert.equal(follower.resyncs, 0);
   });
+
+  it("takes a tick that moves the mapping inside a block as a phase error, never as a rate jump", () => {
+    const schedule = new PlayoutSchedule();
+    const tick = { anchorMediaTime: 0, anchorClusterUs: 1e12, rateHz: 48_000, validFrom: 0, playoutDelayMs: 120 };
+    schedule.add(tick);
+    // from media time 48 000 + 64 (inside a block), the mapping is 5 ms later: a hard resync
+    schedule.add({ ...tick, anchorMediaTime: 48_064, anchorClusterUs: 1e12 + 1e6 + 1333 + 5000, validFrom: 48_064 });
+    const follower = new DeviceFollower();
+    let worstRatePpm = 0;
+    for (let k = 0; k < 48_000 * 3; k += 128) {
+      const c0 = 1e12 + 120_000 + (k / 48_000) * 1e6;
+      const plan = follower.plan(schedule, c0, c0 + (128 / 48_000) * 1e6, 128)!;
+      worstRatePpm = Math.max(worstRatePpm, Math.abs(plan.ratio - 1) * 1e6);
+    }
+    assert.ok(worstRatePpm <= 500 + 1, `largest rate change ${worstRatePpm.toFixed(0)} ppm`);
+    assert.equal(follower.resyncs, 1, "one hard resync for the 5 ms step");
+  });
 });
