@@ -3,14 +3,15 @@
  * two gateway processes (cluster over NATS), each with its own clock offset and drift and jittery
  * links, and the statistics of when they played each frame. Used by bench/sync and test/e2e.
  */
+import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { encodeOpusLoop } from "../fanout/opus-source";
 import { startCluster } from "../../test/support/cluster";
 import { MEDIA } from "../../test/support/node-process";
 import type { PingSchedule } from "../../media/clock/clock-pinger";
-import { SimListener } from "./sim-listener";
-import { SkewedBroadcaster } from "./skewed-broadcaster";
-import { seededRandom, VirtualClock } from "./virtual-clock";
+import type { SimListenerResult } from "./sim-listener";
+import type { SimCommand, SimReply, SimSpec } from "./sim-process";
+import { seededRandom } from "./virtual-clock";
 
 export interface SyncRunOptions {
   listeners: number;
@@ -32,6 +33,8 @@ export interface SyncRunOptions {
   joinSpreadSeconds?: number;
   /** Clock ping schedule. Default the SDK's. */
   pingSchedule?: PingSchedule;
+  /** Processes the listeners are shared among (the broadcaster has one more of its own). Default 2. */
+  processes?: number;
 }
 
 export interface SyncRunResult {
@@ -39,12 +42,14 @@ export interface SyncRunResult {
   frames: number;
   /** Spread across listeners of each frame's play time, µs, after settling. */
   spreadUs: { p50: number; p99: number; max: number };
+  /** The same over the frames played once every listener had been in for 30 s. */
+  steadySpreadUs: { frames: number; p50: number; p99: number; max: number };
   /**
    * Per listener: time from join until it is converged, ms: from then on, 99% of its frames play
    * within 100 µs of the median listener (p50, p90, max over listeners; unconverged: never).
    */
   convergeMs: { p50: number; p90: number; max: number; unconverged: number };
-  /** Median end-to-end delay (broadcaster send → sound), ms, in the first and last 10 s, and its change. */
+  /** Median end-to-end delay (broadcaster capture → sound), ms, in the first and last 10 s, and its change. */
   e2eMs: { first: number; last: number; driftMs: number };
   underruns: number;
   driftPpmEstimates: number[];
@@ -63,40 +68,99 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
     o.nodeEnv,
   );
   const urls = [cluster.nodes.ga!.url, cluster.nodes.gb!.url];
-  const broadcaster = new SkewedBroadcaster(urls[0]!, "sync", loop.packets, o.broadcasterSkewPpm);
-  const sims: SimListener[] = [];
-  // one render loop for all listeners (a timer each would load the event loop the pongs arrive on)
-  const renderTimer = setInterval(() => sims.forEach((s) => s.render()), 10);
+  const specs: SimSpec[] = [];
+  for (let i = 0; i < o.listeners; i++) {
+    specs.push({
+      url: urls[i % 2]!,
+      streamId: "sync",
+      offsetUs: (random() * 2 - 1) * o.maxOffsetMs * 1000,
+      driftPpm: (random() * 2 - 1) * o.maxDriftPpm,
+      upJitterMs: o.upJitterMs,
+      downJitterMs: o.downJitterMs,
+      seed: Math.floor(random() * 2 ** 31),
+      joinAfterMs: random() * (o.joinSpreadSeconds ?? 0) * 1000,
+      compensateDrift: o.compensateDrift,
+      pingSchedule: o.pingSchedule,
+    });
+  }
+  const processes = o.processes ?? 2;
+  const broadcaster = new SimProcess();
+  const listenerProcs = Array.from({ length: processes }, () => new SimProcess());
   try {
-    await broadcaster.start();
-    for (let i = 0; i < o.listeners; i++) {
-      const clock = new VirtualClock((random() * 2 - 1) * o.maxOffsetMs * 1000, (random() * 2 - 1) * o.maxDriftPpm);
-      sims.push(new SimListener({ url: urls[i % 2]!, streamId: "sync", clock, upJitterMs: o.upJitterMs, downJitterMs: o.downJitterMs, random, compensateDrift: o.compensateDrift, pingSchedule: o.pingSchedule }));
-    }
-    const spreadMs = (o.joinSpreadSeconds ?? 0) * 1000;
-    await Promise.all(sims.map((s) => new Promise((r) => setTimeout(r, random() * spreadMs)).then(() => s.start())));
-    await new Promise((r) => setTimeout(r, Math.max(0, o.seconds * 1000 - spreadMs)));
+    await broadcaster.run({ type: "broadcaster", url: urls[0]!, streamId: "sync", packets: loop.packets, skewPpm: o.broadcasterSkewPpm });
+    await Promise.all(listenerProcs.map((p, k) => p.run({ type: "listeners", specs: specs.filter((_, i) => i % processes === k) })));
+    await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    const replies = await Promise.all(listenerProcs.map((p) => p.stop()));
+    const captured = await broadcaster.stop();
+    const results = replies.flatMap((r) => (r.type === "listeners" ? r.results : []));
+    return summarise(o, results, captured.type === "broadcaster" ? captured.capturedUs : []);
   } finally {
-    clearInterval(renderTimer);
-    for (const s of sims) s.stop();
-    broadcaster.stop();
+    broadcaster.kill();
+    listenerProcs.forEach((p) => p.kill());
     await cluster.stop();
   }
-  return summarise(o, sims, broadcaster);
 }
 
-function summarise(o: SyncRunOptions, sims: SimListener[], broadcaster: SkewedBroadcaster): SyncRunResult {
+/** A child process running bench/sync/sim-process.ts (inherits tsx's loader through execArgv). */
+class SimProcess {
+  private readonly child: ChildProcess = fork(path.join(__dirname, "sim-process.ts"), [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  private readonly replies: SimReply[] = [];
+  private waiter: ((r: SimReply) => void) | null = null;
+
+  constructor() {
+    this.child.on("message", (r: SimReply) => {
+      if (this.waiter) this.waiter(r);
+      else this.replies.push(r);
+    });
+  }
+
+  /** Sends a command and waits for the next reply; an "error" reply or an exit rejects. */
+  private ask(cmd: SimCommand, timeoutMs = 30_000): Promise<SimReply> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sync sim process: no reply to ${cmd.type} in ${timeoutMs} ms`)), timeoutMs);
+      const onExit = (code: number | null) => reject(new Error(`sync sim process exited (${code}) during ${cmd.type}`));
+      this.child.once("exit", onExit);
+      this.waiter = (r) => {
+        clearTimeout(timer);
+        this.child.off("exit", onExit);
+        this.waiter = null;
+        if (r.type === "error") reject(new Error(`sync sim process: ${r.message}`));
+        else resolve(r);
+      };
+      const queued = this.replies.shift();
+      if (queued) this.waiter(queued);
+      this.child.send(cmd);
+    });
+  }
+
+  async run(cmd: SimCommand): Promise<void> {
+    await this.ask(cmd);
+  }
+
+  stop(): Promise<SimReply> {
+    return this.ask({ type: "stop" });
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
+}
+
+function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: number[]): SyncRunResult {
   if (process.env.SYNC_DEBUG) {
     for (const s of sims) {
       const errs = [...s.errors.entries()].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
       const se = [...s.syncErrors.entries()].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
       const rr = s.realRttUs.slice(1000).sort((a, b) => a - b);
       console.log(`real rtt p0 ${rr[0]?.toFixed(0)} p0.1 ${quantile(rr, 0.001).toFixed(0)} p1 ${quantile(rr, 0.01).toFixed(0)} p10 ${quantile(rr, 0.1).toFixed(0)} p50 ${quantile(rr, 0.5).toFixed(0)} p90 ${quantile(rr, 0.9).toFixed(0)}`);
-      console.log(`sync err p1 ${quantile(se, 0.01).toFixed(0)} p50 ${quantile(se, 0.5).toFixed(0)} p99 ${quantile(se, 0.99).toFixed(0)} ` + `drift ${s.sync.driftPpm.toFixed(1)} (true ${s.clock.driftPpm.toFixed(1)}) resyncs ${s.follower.resyncs} err p1 ${quantile(errs, 0.01).toFixed(0)} p50 ${quantile(errs, 0.5).toFixed(0)} p99 ${quantile(errs, 0.99).toFixed(0)}`);
+      console.log(`sync err p1 ${quantile(se, 0.01).toFixed(0)} p50 ${quantile(se, 0.5).toFixed(0)} p99 ${quantile(se, 0.99).toFixed(0)} ` + `drift ${s.driftPpm.toFixed(1)} (true ${s.trueDriftPpm.toFixed(1)}) resyncs ${s.resyncs} err p1 ${quantile(errs, 0.01).toFixed(0)} p50 ${quantile(errs, 0.5).toFixed(0)} p99 ${quantile(errs, 0.99).toFixed(0)}`);
     }
   }
   const settleUs = (o.settleSeconds ?? 2) * 1e6;
   const spreads: number[] = [];
+  // frames once every listener has been in for 30 s (past the burst and the settling pings)
+  const lastJoinUs = Math.max(...sims.map((s) => s.joinedAtUs));
+  const steadySpreads: number[] = [];
   const e2e: Array<{ at: number; ms: number }> = [];
   const frames = new Set<number>();
   for (const s of sims) for (const m of s.played.keys()) frames.add(m);
@@ -105,10 +169,12 @@ function summarise(o: SyncRunOptions, sims: SimListener[], broadcaster: SkewedBr
     if (times.length < sims.length) continue;
     times.sort((a, b) => a - b);
     spreads.push(times[times.length - 1]! - times[0]!);
-    const sent = broadcaster.sentUs[m / 960];
+    if (times[0]! > lastJoinUs + 30e6) steadySpreads.push(times[times.length - 1]! - times[0]!);
+    const sent = capturedUs[m / 960];
     if (sent !== undefined) e2e.push({ at: times[0]!, ms: (quantile(times, 0.5) - sent) / 1000 });
   }
   spreads.sort((a, b) => a - b);
+  steadySpreads.sort((a, b) => a - b);
   // convergence against the median of all listeners
   const medians = new Map<number, number>();
   for (const m of frames) {
@@ -135,15 +201,16 @@ function summarise(o: SyncRunOptions, sims: SimListener[], broadcaster: SkewedBr
     listeners: sims.length,
     frames: spreads.length,
     spreadUs: { p50: quantile(spreads, 0.5), p99: quantile(spreads, 0.99), max: spreads[spreads.length - 1] ?? NaN },
+    steadySpreadUs: { frames: steadySpreads.length, p50: quantile(steadySpreads, 0.5), p99: quantile(steadySpreads, 0.99), max: steadySpreads[steadySpreads.length - 1] ?? NaN },
     convergeMs: { p50: quantile(converge, 0.5), p90: quantile(converge, 0.9), max: converge[converge.length - 1] ?? NaN, unconverged },
     e2eMs: { first, last, driftMs: last - first },
     underruns: sims.reduce((n, s) => n + s.underruns, 0),
-    driftPpmEstimates: sims.map((s) => Math.round(s.sync.driftPpm * 10) / 10),
+    driftPpmEstimates: sims.map((s) => Math.round(s.driftPpm * 10) / 10),
   };
 }
 
 /** Time from join to the first frame after which ≤ 1% of the listener's frames are > 100 µs off the median, ms; null if none. */
-function convergedAfterMs(s: SimListener, medians: Map<number, number>): number | null {
+function convergedAfterMs(s: SimListenerResult, medians: Map<number, number>): number | null {
   const frames = [...s.played].sort((a, b) => a[1] - b[1]);
   const bad = frames.map(([m, t]) => Math.abs(t - medians.get(m)!) > 100);
   let badAfter = bad.filter(Boolean).length;

@@ -31,6 +31,24 @@ export interface SimListenerOptions {
   pingSchedule?: PingSchedule;
 }
 
+/** What a simulated listener measured, as plain data (crosses process boundaries). */
+export interface SimListenerResult {
+  joinedAtUs: number;
+  /** True time (µs) each frame's first sample sounded, by media time. */
+  played: Map<number, number>;
+  /** Play time minus the schedule's time (µs), by media time. */
+  errors: Map<number, number>;
+  /** Clock-sync error (estimated minus true cluster time, µs) at each frame's play time. */
+  syncErrors: Map<number, number>;
+  underruns: number;
+  resyncs: number;
+  /** Drift estimated by the clock sync and the clock's true drift, ppm (opposite signs when right). */
+  driftPpm: number;
+  trueDriftPpm: number;
+  /** Real (non-simulated) round trips, µs. */
+  realRttUs: number[];
+}
+
 export class SimListener {
   readonly sync: ClockSync;
   readonly schedule = new PlayoutSchedule();
@@ -56,10 +74,6 @@ export class SimListener {
   private readonly upJitterById = new Map<number, number>();
   /** Round trips less the simulated jitter and the gateway's hold, µs: the real delay of sockets and event loops. */
   readonly realRttUs: number[] = [];
-
-  get clock(): VirtualClock {
-    return this.o.clock;
-  }
 
   constructor(private readonly o: SimListenerOptions) {
     this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true });
@@ -87,6 +101,20 @@ export class SimListener {
     this.pinger.start();
     this.nextBlockLocalUs = this.o.clock.local();
     this.started = true;
+  }
+
+  result(): SimListenerResult {
+    return {
+      joinedAtUs: this.joinedAtUs,
+      played: this.played,
+      errors: this.errors,
+      syncErrors: this.syncErrors,
+      underruns: this.underruns,
+      resyncs: this.follower.resyncs,
+      driftPpm: this.sync.driftPpm,
+      trueDriftPpm: this.o.clock.driftPpm,
+      realRttUs: this.realRttUs,
+    };
   }
 
   stop(): void {

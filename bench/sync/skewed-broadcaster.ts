@@ -1,7 +1,8 @@
 /**
  * A broadcaster whose sound card runs `skewPpm` off 48 kHz: it sends one real 20 ms Opus packet
  * per 20 ms of its own clock, i.e. every 20 ms / (1 + skew) of true time, scheduled against the
- * start time so the rate does not wander. It records the true send time of every frame.
+ * start time so the rate does not wander. It records when each frame was captured: the true time
+ * its sound card's clock reached the frame (the schedule), which a late timer does not move.
  */
 import WebSocket from "ws";
 import { clusterNowUs } from "../../media/clock/cluster-time";
@@ -9,8 +10,8 @@ import { encodeAudioData } from "../../media/wire";
 import type { ServerMessage } from "../../media/wire/control";
 
 export class SkewedBroadcaster {
-  /** True send time (µs) of frame k (media time 960·k). */
-  readonly sentUs: number[] = [];
+  /** True capture time (µs) of frame k (media time 960·k): the end-to-end delay starts here. */
+  readonly capturedUs: number[] = [];
   private ws: WebSocket | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -42,12 +43,12 @@ export class SkewedBroadcaster {
     const tick = () => {
       if (this.stopped) return;
       const now = clusterNowUs();
-      for (let k = this.sentUs.length; t0 + k * periodUs <= now; k = this.sentUs.length) {
+      for (let k = this.capturedUs.length; t0 + k * periodUs <= now; k = this.capturedUs.length) {
         const packet = this.packets[k % this.packets.length]!;
         ws.send(encodeAudioData({ rendition: 0, flags: 0, seq: k >>> 0, mediaTime: k * 960, duration: 960, packet }));
-        this.sentUs.push(clusterNowUs());
+        this.capturedUs.push(t0 + k * periodUs);
       }
-      const next = t0 + this.sentUs.length * periodUs;
+      const next = t0 + this.capturedUs.length * periodUs;
       this.timer = setTimeout(tick, Math.max(0, (next - clusterNowUs()) / 1000));
     };
     tick();
