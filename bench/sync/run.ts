@@ -101,9 +101,14 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
   }
 }
 
-/** A child process running bench/sync/sim-process.ts (inherits tsx's loader through execArgv). */
+/** A child process running bench/sync/sim-process.ts. */
 class SimProcess {
-  private readonly child: ChildProcess = fork(path.join(__dirname, "sim-process.ts"), [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  private readonly child: ChildProcess = fork(path.join(__dirname, "sim-process.ts"), [], {
+    // tsx's CommonJS hook, whether this process runs under the tsx CLI or mocha's --require
+    execArgv: ["--require", "tsx/cjs"],
+    serialization: "advanced",
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   private readonly replies: SimReply[] = [];
   private waiter: ((r: SimReply) => void) | null = null;
 

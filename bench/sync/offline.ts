@@ -1,0 +1,81 @@
+/**
+ * The clock sync alone, offline: N listeners' ClockSync (media/clock/clock-sync.ts) fed synthetic
+ * exchanges with known truth, no processes or sockets, so estimator changes and ping schedules can
+ * be compared in seconds. Each exchange's one-way delays are simulated jitter (uniform 0..up/down
+ * ms, as in bench/sync) plus, optionally, "real" delay drawn to match what bench/sync measures on
+ * this machine (SYNC_DEBUG=1): a 12 µs floor plus a gamma(2, θ) tail.
+ *
+ *   npx tsx bench/sync/offline.ts [--listeners 100] [--seconds 180] [--real-up 90 --real-down 150]
+ *       [--window 120] [--ping 2,2000,5,15000,20]
+ *
+ * Prints the clock-sync error |estimate − truth| by time since join, and the spread of the errors
+ * across listeners per 100 ms (listeners joined over 20 s, each counted from 2 s after its join).
+ */
+import { parseArgs } from "node:util";
+import { ClockSync } from "../../media/clock/clock-sync";
+import { seededRandom } from "./virtual-clock";
+
+const { values } = parseArgs({
+  options: {
+    listeners: { type: "string", default: "100" },
+    seconds: { type: "string", default: "180" },
+    "up-jitter": { type: "string", default: "20" },
+    "down-jitter": { type: "string", default: "10" },
+    /** θ of the gamma(2, θ) real delay per direction, µs; 0 for none. */
+    "real-up": { type: "string", default: "0" },
+    "real-down": { type: "string", default: "0" },
+    window: { type: "string", default: "120" },
+    ping: { type: "string", default: "2,2000,5,15000,20" },
+    seed: { type: "string", default: "7" },
+  },
+});
+
+const N = Number(values.listeners);
+const SECONDS = Number(values.seconds);
+const [burstMs, burstForMs, settleMs, settleForMs, steadyMs] = values.ping.split(",").map(Number) as [number, number, number, number, number];
+const random = seededRandom(Number(values.seed));
+const exponential = () => -Math.log(1 - random());
+const realDelay = (theta: number) => (theta > 0 ? 12 + (exponential() + exponential()) * theta : 0);
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/** Errors by time since join (index = 100 ms steps from 1 s) and by global time (100 ms steps). */
+const byAge: number[][] = [];
+const byTime: number[][] = [];
+const epoch = 1.8e15;
+for (let l = 0; l < N; l++) {
+  const offsetUs = (random() * 2 - 1) * 1e6;
+  const driftPpm = (random() * 2 - 1) * 200;
+  const local = (t: number) => t * (1 + driftPpm / 1e6) + offsetUs;
+  const sync = new ClockSync({ windowUs: Number(values.window) * 1e6 });
+  const start = epoch + random() * 20e6;
+  const exchanges: Array<{ at: number; t: [number, number, number, number] }> = [];
+  for (let t = start; t - start < SECONDS * 1e6; ) {
+    const t1 = t + random() * Number(values["up-jitter"]) * 1000 + realDelay(Number(values["real-up"]));
+    const t2 = t1 + 15;
+    const t3 = t2 + random() * Number(values["down-jitter"]) * 1000 + realDelay(Number(values["real-down"]));
+    exchanges.push({ at: t3, t: [local(t), t1, t2, local(t3)] });
+    const sinceMs = (t - start) / 1000;
+    t += 1000 * (sinceMs < burstForMs ? burstMs : sinceMs < settleForMs ? settleMs : steadyMs) * (0.5 + random());
+  }
+  exchanges.sort((a, b) => a.at - b.at);
+  let k = 0;
+  for (let t = start + 1e6, age = 0; t - start < SECONDS * 1e6; t += 100_000, age++) {
+    while (k < exchanges.length && exchanges[k]!.at <= t) sync.add(...exchanges[k++]!.t);
+    const err = sync.toCluster(local(t)) - t;
+    (byAge[age] ??= []).push(err);
+    if (t - start >= 2e6) (byTime[Math.floor((t - epoch) / 100_000)] ??= []).push(err);
+  }
+}
+
+const ages: Array<[number, number]> = [[1, 2], [2, 5], [5, 15], [15, 30], [30, 60], [60, SECONDS]];
+console.log(
+  "|error| by time since join: " +
+    ages
+      .map(([a, b]) => {
+        const e = byAge.slice((a - 1) * 10, (b - 1) * 10).flat().map(Math.abs).sort((x, y) => x - y);
+        return `${a}–${b} s p50 ${quantile(e, 0.5).toFixed(0)} p99 ${quantile(e, 0.99).toFixed(0)} µs`;
+      })
+      .join(" | "),
+);
+const spreads = byTime.filter((e) => e.length === N).map((e) => Math.max(...e) - Math.min(...e)).sort((a, b) => a - b);
+console.log(`spread across ${N} listeners: p50 ${quantile(spreads, 0.5).toFixed(0)} µs, p99 ${quantile(spreads, 0.99).toFixed(0)} µs (${spreads.length} instants)`);
