@@ -155,7 +155,9 @@ export interface ScheduleError {
   frames: number;
   /** Heard (ground truth) minus when the stream's ticks said the frame should sound, µs. */
   p1: number;
+  p5: number;
   p50: number;
+  p95: number;
   p99: number;
   /** Largest |error|, µs. */
   maxAbs: number;
@@ -174,5 +176,6 @@ export function scheduleError(p: PlayoutTimes, playoutUs: (m: number) => number 
     if (want !== undefined && t - first >= settleUs) errors.push(t - want);
   }
   errors.sort((a, b) => a - b);
-  return { frames: errors.length, p1: quantile(errors, 0.01), p50: quantile(errors, 0.5), p99: quantile(errors, 0.99), maxAbs: Math.max(...errors.map(Math.abs)) };
+  const q = (x: number) => quantile(errors, x);
+  return { frames: errors.length, p1: q(0.01), p5: q(0.05), p50: q(0.5), p95: q(0.95), p99: q(0.99), maxAbs: Math.max(...errors.map(Math.abs)) };
 }

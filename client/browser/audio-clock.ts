@@ -12,21 +12,32 @@
  * envelope; one trimming pass drops late callbacks (residual > 3σ and > 200 µs). 20 s gives a slope
  * good to about 1 ppm while following a crystal's thermal drift (minutes). Until the points span
  * 1 s the slope is held at the nominal period (a fitted slope from a few points is worse than a
- * 100 ppm device error over the short extrapolation). A point more than 2 ms off the line is
- * left out; if the next one is off the same way too (within 200 µs), the device's timeline jumped
- * (it restarted, or was suspended), and the fit starts again from those two. Single outliers of
- * 0.5–1.5 ms do occur (a late callback in headless Chromium on a loaded machine) and must not
- * restart the fit.
+ * 100 ppm device error over the short extrapolation; after a step, the slope fitted before it). A
+ * point more than 300 µs off the line is
+ * held back; when 4 in a row (200 ms) are off the same way and agree within 200 µs, the device's
+ * timeline stepped (a glitch, a restart, a suspension) and the fit starts again from them: least
+ * squares would otherwise absorb the step over its 20 s window, one slow ramp of error. Single
+ * outliers of 0.5–1.5 ms do occur (a late callback in headless Chromium on a loaded machine); they
+ * are left out and do not restart the fit.
  */
 
 /** Keep points from the last this many µs of client time. */
 const WINDOW_US = 20e6;
 /** Fit the slope once the points span this long, µs of client time. */
 const SLOPE_AFTER_US = 1e6;
-/** A point this far off the current line (µs) means the device's timeline jumped. */
-const JUMP_US = 2000;
+/** A point this far off the current line (µs) is held back: an outlier, or the start of a step. */
+const STEP_US = 300;
+/** This many points in a row off the line the same way make a step. */
+const STEP_POINTS = 4;
 /** Residuals above max(3σ, this) are trimmed before the final fit, µs. */
 const TRIM_FLOOR_US = 200;
+
+/** What the clock reads of an AudioContext (an AudioContext is one). */
+export interface OutputTimestampSource {
+  readonly state: string;
+  readonly sampleRate: number;
+  getOutputTimestamp(): { contextTime?: number; performanceTime?: number };
+}
 
 export interface AudioClockLine {
   /** A reference frame near the newest point, and its client time (µs). */
@@ -40,8 +51,10 @@ export class AudioClock {
   private frames: number[] = [];
   private locals: number[] = [];
   private line: AudioClockLine | null = null;
-  /** A point off the line, held until the next one says whether the timeline jumped. */
-  private offLine: { frame: number; local: number } | null = null;
+  /** Points off the line, held until enough say whether the timeline stepped. */
+  private offLine: Array<{ frame: number; local: number; residual: number }> = [];
+  /** Slope to hold while the points span under SLOPE_AFTER_US: the last fit's after a step, else nominal. */
+  private slopeHint: number | null = null;
   /** Times the fit started again after a jump of the device's timeline. */
   restarts = 0;
   /** Points taken. */
@@ -52,7 +65,7 @@ export class AudioClock {
    * @param clientUs the client clock at a performance-timeline time (ms), µs
    */
   constructor(
-    private readonly ctx: AudioContext,
+    private readonly ctx: OutputTimestampSource,
     private readonly clientUs: (performanceMs: number) => number,
   ) {}
 
@@ -67,16 +80,28 @@ export class AudioClock {
     const local = this.clientUs(performanceTime);
     const n = this.frames.length;
     if (n > 0 && frame <= (this.frames[n - 1] ?? 0)) return; // no new device callback since the last point
-    if (this.line && Math.abs(this.localAt(frame) - local) > JUMP_US) {
-      const held = this.offLine;
-      this.offLine = { frame, local };
-      const nominal = 1e6 / this.ctx.sampleRate;
-      if (!held || Math.abs(held.local + (frame - held.frame) * nominal - local) > TRIM_FLOOR_US) return;
-      this.frames = [held.frame];
-      this.locals = [held.local];
+    const residual = this.line ? local - this.localAt(frame) : 0;
+    if (Math.abs(residual) > STEP_US) {
+      this.offLine.push({ frame, local, residual });
+      if (this.offLine.length < STEP_POINTS) return;
+      const rs = this.offLine.map((p) => p.residual);
+      const agree = rs.every((r) => Math.sign(r) === Math.sign(residual)) && Math.max(...rs) - Math.min(...rs) <= TRIM_FLOOR_US;
+      if (!agree) {
+        this.offLine.shift();
+        return;
+      }
+      // the timeline stepped (its offset, not its rate): start again from the points after the step,
+      // keeping the rate learnt so far until the new points span long enough to fit one
+      this.slopeHint = this.line?.usPerFrame ?? null;
+      this.frames = this.offLine.map((p) => p.frame);
+      this.locals = this.offLine.map((p) => p.local);
+      this.offLine = [];
       this.restarts++;
+      this.samples++;
+      this.line = this.fit();
+      return;
     }
-    this.offLine = null;
+    this.offLine = [];
     this.frames.push(frame);
     this.locals.push(local);
     this.samples++;
@@ -111,7 +136,7 @@ export class AudioClock {
   private fit(): AudioClockLine | null {
     const n = this.frames.length;
     if (n < 3) return null;
-    const nominal = 1e6 / this.ctx.sampleRate;
+    const nominal = this.slopeHint ?? 1e6 / this.ctx.sampleRate;
     const free = (this.locals[n - 1] ?? 0) - (this.locals[0] ?? 0) >= SLOPE_AFTER_US;
     const all = Array.from({ length: n }, (_, i) => i);
     let line = leastSquares(this.frames, this.locals, all, free ? null : nominal);

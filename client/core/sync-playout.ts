@@ -27,6 +27,8 @@ import { DeviceFollower, PlayoutSchedule, type FollowerOptions, type SyncTick } 
 import { MEDIA_CLOCK_HZ } from "../../media/wire/constants";
 import { PcmTimeline } from "./pcm-timeline";
 
+/** A new device clock map that moves the timeline by more than this (µs) makes a hard resync. */
+const MAP_STEP_US = 500;
 /** Frames whose start is awaited at most (their arrival times are kept until they sound). */
 const MAX_PENDING_FRAMES = 512;
 
@@ -108,7 +110,12 @@ export class SyncPlayout {
 
   /** Sets the device clock map (the page re-sends it as its estimate improves); null: none (silent until the next). */
   setClock(map: DeviceClockMap | null): void {
-    this.map = map && { ...map, clusterUs: map.clusterUs - this.epoch(map.clusterUs) };
+    const next = map && { ...map, clusterUs: map.clusterUs - this.epoch(map.clusterUs) };
+    // a map that moves the device's timeline by more than MAP_STEP_US (the device glitched, or its
+    // clock was refitted after a step) is followed by a jump at once, not by seconds of slewing at 500 ppm
+    const before = next && this.relativeAt(next.frame);
+    if (next && before !== null && Math.abs(next.clusterUs - before) > MAP_STEP_US) this.follower.resync();
+    this.map = next;
   }
 
   /** Cluster time (µs) at which media time `m` is to sound, by the ticks held; undefined without one. */

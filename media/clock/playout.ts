@@ -102,6 +102,12 @@ export class DeviceFollower {
 
   constructor(private readonly opts: FollowerOptions = {}) {}
 
+  /** Jumps to the wanted position at the next block (the device's timeline stepped: its output already glitched). */
+  resync(): void {
+    if (this.position !== null) this.resyncs++;
+    this.position = null;
+  }
+
   plan(schedule: PlayoutSchedule, startClusterUs: number, endClusterUs: number, frames: number): BlockPlan | null {
     const want0 = schedule.mediaAt(startClusterUs);
     const want1 = schedule.mediaAt(endClusterUs);

@@ -103,25 +103,25 @@ describe("sync playout (player worklet)", () => {
       }
     });
 
-    it("corrects a clock step by resampling within 500 ppm; past 2 ms it jumps (hard resync)", () => {
+    it("slews through a small clock step within 500 ppm; a step of the device map over 0.5 ms jumps (hard resync)", () => {
       const p = new SyncPlayout();
       fill((s, planes) => p.push(s, planes, null), tone(TONE_HZ), 0, 5 * RATE); // 5 s: all the timeline holds
       p.addTick(tick);
       p.setClock(map());
       let { frame } = run(p, 0, 0.5);
-      // the clock estimate moves 1 ms: the follower is then 1 ms off and slews at most 500 ppm
-      p.setClock(map(1000));
-      ({ frame } = run(p, frame, 1, 1000));
+      // the clock estimate moves 0.4 ms: the follower is then 0.4 ms off and slews at most 500 ppm
+      p.setClock(map(400));
+      ({ frame } = run(p, frame, 0.5, 400));
       let s = p.takeStats();
       assert.equal(s.resyncs, 0);
-      assert.ok(s.errorUs! < -400 && s.errorUs! > -600, `after 1 s at −500 ppm, ${s.errorUs} µs left of 1000`);
+      assert.ok(s.errorUs! < -100 && s.errorUs! > -200, `after 0.5 s at −500 ppm, ${s.errorUs} µs left of 400`);
       assert.ok(Math.abs(s.correctionPpm! - 500) < 1, `correction ${s.correctionPpm} ppm, clamped at 500`);
-      ({ frame } = run(p, frame, 2, 1000));
+      ({ frame } = run(p, frame, 2, 400));
       s = p.takeStats();
       assert.ok(Math.abs(s.errorUs!) < 5, `converged: ${s.errorUs} µs`);
-      // 3 ms at once: a jump, and in sync again at the next block
-      p.setClock(map(4000));
-      const after = run(p, frame, 0.5, 4000);
+      // the device map steps 1 ms (a glitch of the device): a jump, and in sync again at the next block
+      p.setClock(map(1400));
+      const after = run(p, frame, 0.5, 1400);
       s = p.takeStats();
       assert.equal(s.resyncs, 1);
       assert.equal(s.state, "playing");
