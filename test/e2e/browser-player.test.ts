@@ -154,7 +154,7 @@ describe("browser: player page in headless Chromium", function () {
       await recordOutputTimestamps(synced);
       await waitForPlayer(synced, (s) => s.sync?.state === "playing", 10_000, "the player to play in sync");
       await sleep(1000); // let the live delay's measuring window fill
-      const samples = await sampleStats(synced, 3000);
+      const samples = await sampleStats(synced, 8000); // 400 frames: a 200 ms device glitch is 2.5 % of them
       const last = samples[samples.length - 1]!;
       const sync = last.sync!;
       // from outside the player: getOutputTimestamp → wall clock, against the ticks' schedule
@@ -166,7 +166,7 @@ describe("browser: player page in headless Chromium", function () {
       assert.equal(sync.playoutDelayMs, 120, "the default PLAYOUT_DELAY_MS");
       assert.ok(error.frames >= 100, `${error.frames} frames measured`);
       // p5–p95 and the median: a glitch of headless Chromium's device under load steps the truth at
-      // once and the player follows 200 ms later (client/browser/audio-clock.ts), a few % of a 4 s
+      // once and the player follows 200 ms later (client/browser/audio-clock.ts), 2.5 % of a 9 s
       // window; the p99 bound is held across pages by browser-sync.test.ts
       assert.ok(Math.abs(error.p5) <= 1000 && Math.abs(error.p95) <= 1000 && Math.abs(error.p50) <= 200, `off the schedule by ${JSON.stringify(error)} µs`);
       // a frame cannot reach the page before the owner stamped it, so it is heard at most the
