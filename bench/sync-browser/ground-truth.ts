@@ -7,6 +7,7 @@
  * performance.timeOrigin. Neither the player's audio clock fit nor its clock sync is used: on one
  * machine every process reads the same system clock, so these times are comparable across pages.
  */
+import { quantile } from "../stats";
 
 /** What the harness reads from one page. */
 export interface PageRecord {
@@ -104,8 +105,6 @@ function localLine(xs: number[], ys: number[], lo: number, hi: number): { at: (x
   }
   return { at, residuals };
 }
-
-export const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 export interface Spread {
   /** Frames heard on every page (after each page's settle). */

@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { ClockSync } from "../../media/clock/clock-sync";
 import { seededRandom } from "./virtual-clock";
+import { quantile } from "../stats";
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +37,6 @@ const [burstMs, burstForMs, settleMs, settleForMs, steadyMs] = values.ping.split
 const random = seededRandom(Number(values.seed));
 const exponential = () => -Math.log(1 - random());
 const realDelay = (theta: number) => (theta > 0 ? 12 + (exponential() + exponential()) * theta : 0);
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 /** Errors by time since join (index = 100 ms steps from 1 s) and by global time (100 ms steps). */
 const byAge: number[][] = [];

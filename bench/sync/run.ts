@@ -12,6 +12,7 @@ import type { PingSchedule } from "../../media/clock/clock-pinger";
 import type { SimListenerResult } from "./sim-listener";
 import type { SimCommand, SimReply, SimSpec } from "./sim-process";
 import { seededRandom } from "./virtual-clock";
+import { quantile } from "../stats";
 
 export interface SyncRunOptions {
   listeners: number;
@@ -55,7 +56,6 @@ export interface SyncRunResult {
   driftPpmEstimates: number[];
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
   const random = seededRandom(o.seed ?? 1);

@@ -25,6 +25,7 @@ export class Backoff {
   private readonly random: () => number;
   /** Retries since the last {@link reset}. */
   attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(o: BackoffOptions = {}) {
     this.baseMs = o.baseMs ?? 250;
@@ -38,6 +39,23 @@ export class Backoff {
     const ceiling = Math.min(this.capMs, this.baseMs * this.factor ** this.attempt);
     this.attempt++;
     return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
+
+  /** Runs `retry` after the next delay (replacing one already pending); returns the delay, ms. */
+  schedule(retry: () => void): number {
+    this.cancel();
+    const delayMs = this.next();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      retry();
+    }, delayMs);
+    return delayMs;
+  }
+
+  /** Drops the pending retry, if any. */
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /** Starts again from `baseMs` (after a connection that worked). */

@@ -60,7 +60,6 @@ export class ListenConnection extends Emitter<ListenEvents> {
   private socket: WebSocketLike | null = null;
   private generation = 0;
   private lastSeq: number | null = null;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private readonly backoff: Backoff;
   private readonly createSocket: SocketFactory;
@@ -100,8 +99,7 @@ export class ListenConnection extends Emitter<ListenEvents> {
   /** Closes the socket (1000) and stops reconnecting. */
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.backoff.cancel();
     const ws = this.socket;
     this.socket = null;
     if (ws) {
@@ -135,12 +133,10 @@ export class ListenConnection extends Emitter<ListenEvents> {
   }
 
   private scheduleRetry(closeCode: number): void {
-    const delayMs = this.backoff.next();
-    this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    const delayMs = this.backoff.schedule(() => {
       if (!this.stopped) this.open();
-    }, delayMs);
+    });
+    this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
   }
 
   private onMessage(data: unknown): void {

@@ -63,7 +63,6 @@ export class PublishConnection extends Emitter<PublishEvents> {
   private mediaTime = 0;
   private title: string | undefined;
   private metadata: Record<string, string> | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private readonly backoff: Backoff;
   private readonly createSocket: SocketFactory;
@@ -131,7 +130,7 @@ export class PublishConnection extends Emitter<PublishEvents> {
   stop(): void {
     this.stopped = true;
     this.live = false;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.backoff.cancel();
     const ws = this.socket;
     this.socket = null;
     if (ws) {
@@ -203,12 +202,10 @@ export class PublishConnection extends Emitter<PublishEvents> {
   }
 
   private scheduleRetry(closeCode: number): void {
-    const delayMs = this.backoff.next();
-    this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    const delayMs = this.backoff.schedule(() => {
       if (!this.stopped) this.open();
-    }, delayMs);
+    });
+    this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
   }
 
   private setState(s: PublishState): void {
