@@ -54,11 +54,16 @@ export class PlayoutSchedule {
     return t ? clusterTimeOf(t, m) + t.playoutDelayMs * 1000 : undefined;
   }
 
-  /** The media sample that should sound at cluster time `clusterUs` (inverse of playoutUs). */
-  mediaAt(clusterUs: number): number | undefined {
+  /** The tick in force at cluster time `clusterUs`: the latest whose first sample has sounded by then. */
+  tickAt(clusterUs: number): SyncTick | undefined {
     let found: SyncTick | undefined;
     for (const t of this.ticks) if (clusterTimeOf(t, t.validFrom) + t.playoutDelayMs * 1000 <= clusterUs) found = t;
-    const t = found ?? this.ticks[0];
+    return found ?? this.ticks[0];
+  }
+
+  /** The media sample that should sound at cluster time `clusterUs` (inverse of playoutUs). */
+  mediaAt(clusterUs: number): number | undefined {
+    const t = this.tickAt(clusterUs);
     if (!t) return undefined;
     return t.anchorMediaTime + ((clusterUs - t.playoutDelayMs * 1000 - t.anchorClusterUs) * t.rateHz) / 1e6;
   }
@@ -73,6 +78,12 @@ export interface FollowerOptions {
   maxCorrectionPpm?: number;
   /** Phase error that triggers a hard resync, µs. Default 2000. */
   hardResyncUs?: number;
+  /**
+   * Phase error that triggers a hard resync at the first block under a new tick, µs. Default 500.
+   * Every listener switches to a tick at the same sample, so a mapping that moved (the owner's
+   * estimate improving) is followed by all at once, not by seconds of slewing at 500 ppm.
+   */
+  tickStepResyncUs?: number;
 }
 
 /** What to play for one render block. */
@@ -99,6 +110,8 @@ export class DeviceFollower {
   /** Media position of the next device sample, or null before the first block. */
   position: number | null = null;
   resyncs = 0;
+  /** The tick in force at the last block. */
+  private tick: SyncTick | undefined;
 
   constructor(private readonly opts: FollowerOptions = {}) {}
 
@@ -112,13 +125,17 @@ export class DeviceFollower {
     const want0 = schedule.mediaAt(startClusterUs);
     const want1 = schedule.mediaAt(endClusterUs);
     if (want0 === undefined || want1 === undefined) return null;
-    const rate = schedule.tickFor(want0)?.rateHz ?? 48_000;
+    const tick = schedule.tickAt(startClusterUs);
+    const newTick = this.tick !== undefined && tick !== this.tick;
+    this.tick = tick;
+    const rate = tick?.rateHz ?? 48_000;
     // the rate of the mapping in force, not want1 − want0: a new tick taking effect inside the block
-    // may move the mapping by milliseconds, which must be a phase error (corrected, or resynced past
-    // the bound), never a one-block ratio of 3 (a chirp)
+    // may move the mapping by milliseconds, which must be a phase error (resynced at the next
+    // block past tickStepResyncUs, else corrected), never a one-block ratio of 3 (a chirp)
     const feedForward = ((endClusterUs - startClusterUs) * rate) / 1e6 / frames;
     let resynced = false;
-    if (this.position === null || Math.abs(((this.position - want0) * 1e6) / rate) > (this.opts.hardResyncUs ?? 2_000)) {
+    const bound = newTick ? (this.opts.tickStepResyncUs ?? 500) : (this.opts.hardResyncUs ?? 2_000);
+    if (this.position === null || Math.abs(((this.position - want0) * 1e6) / rate) > bound) {
       resynced = this.position !== null;
       if (resynced) this.resyncs++;
       this.position = want0;

@@ -125,4 +125,27 @@ describe("DeviceFollower", () => {
     assert.ok(worstRatePpm <= 500 + 1, `largest rate change ${worstRatePpm.toFixed(0)} ppm`);
     assert.equal(follower.resyncs, 1, "one hard resync for the 5 ms step");
   });
+
+  it("follows a new tick's step over 0.5 ms at once, and slews through a smaller one", () => {
+    const run = (stepUs: number) => {
+      const schedule = new PlayoutSchedule();
+      const tick = { anchorMediaTime: 0, anchorClusterUs: 1e12, rateHz: 48_000, validFrom: 0, playoutDelayMs: 120 };
+      schedule.add(tick);
+      schedule.add({ ...tick, anchorMediaTime: 48_000, anchorClusterUs: 1e12 + 1e6 + stepUs, validFrom: 48_000 });
+      const follower = new DeviceFollower();
+      let errorAfter = 0;
+      for (let k = 0; k < 48_000 * 1.1; k += 128) {
+        const c0 = 1e12 + 120_000 + (k / 48_000) * 1e6;
+        const plan = follower.plan(schedule, c0, c0 + (128 / 48_000) * 1e6, 128)!;
+        if (k >= 48_000 + 256) errorAfter = Math.max(errorAfter, Math.abs(plan.errorUs));
+      }
+      return { resyncs: follower.resyncs, errorAfter };
+    };
+    const big = run(1400);
+    assert.equal(big.resyncs, 1);
+    assert.ok(big.errorAfter < 1, `after a 1.4 ms step: ${big.errorAfter.toFixed(2)} µs off`);
+    const small = run(300);
+    assert.equal(small.resyncs, 0);
+    assert.ok(small.errorAfter > 200, `a 0.3 ms step is slewed: ${small.errorAfter.toFixed(0)} µs at most`);
+  });
 });
