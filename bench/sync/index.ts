@@ -5,11 +5,17 @@
  * drift. Method and results: docs/benchmarks.md, section "Sync".
  *
  *   npx tsx bench/sync/index.ts --listeners 100 --seconds 180 [--json out.json] [--ping 2,2000,5,15000,20]
+ *       [--processes 2] [--delays-out delays.json]
+ *
+ * --delays-out writes the distribution of the real one-way delays of the clock exchanges (µs; up
+ * and down, each as 1001 quantiles p0, p0.1, … p100), the input of the offline model:
+ * npx tsx bench/sync/offline.ts --real-file delays.json
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import type { PingSchedule } from "../../media/clock/clock-pinger";
 import { runSync } from "./run";
+import { quantile } from "../stats";
 
 const { values } = parseArgs({
   options: {
@@ -22,10 +28,13 @@ const { values } = parseArgs({
     skew: { type: "string", default: "300" },
     "join-spread": { type: "string", default: "20" },
     seed: { type: "string", default: "1" },
+    /** Processes the simulated listeners are shared among. */
+    processes: { type: "string", default: "2" },
     "no-drift-compensation": { type: "boolean", default: false },
     /** Clock ping schedule, ms: burst,burstFor,settle,settleFor,steady (default the SDK's). */
     ping: { type: "string" },
     json: { type: "string" },
+    "delays-out": { type: "string" },
   },
 });
 
@@ -49,10 +58,18 @@ void (async () => {
     seed: Number(values.seed),
     compensateDrift: !values["no-drift-compensation"],
     pingSchedule: values.ping ? parsePingSchedule(values.ping) : undefined,
+    processes: Number(values.processes),
   });
-  const { driftPpmEstimates, ...summary } = result;
+  const { driftPpmEstimates, realDelayUs, ...summary } = result;
   console.log(JSON.stringify(summary, null, 2));
   console.log(`client drift estimates (ppm), first 10: ${driftPpmEstimates.slice(0, 10).join(", ")}`);
-  if (values.json) fs.writeFileSync(values.json, JSON.stringify(result, null, 2));
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ ...summary, driftPpmEstimates }, null, 2));
+  if (values["delays-out"]) {
+    const table = (xs: number[]) => {
+      const sorted = xs.slice().sort((a, b) => a - b);
+      return Array.from({ length: 1001 }, (_, i) => Math.round(quantile(sorted, i / 1000)));
+    };
+    fs.writeFileSync(values["delays-out"], JSON.stringify({ up: table(realDelayUs.up), down: table(realDelayUs.down) }) + "\n");
+  }
   process.exit(0);
 })();

@@ -2,15 +2,17 @@
  * The clock sync alone, offline: N listeners' ClockSync (media/clock/clock-sync.ts) fed synthetic
  * exchanges with known truth, no processes or sockets, so estimator changes and ping schedules can
  * be compared in seconds. Each exchange's one-way delays are simulated jitter (uniform 0..up/down
- * ms, as in bench/sync) plus, optionally, "real" delay drawn to match what bench/sync measures on
- * this machine (SYNC_DEBUG=1): a 12 µs floor plus a gamma(2, θ) tail.
+ * ms, as in bench/sync) plus, optionally, "real" delay drawn from the distribution bench/sync
+ * recorded on this machine (`--delays-out`; bench/sync/delays-100.json is a 120 s run of 100
+ * listeners). With it, this model gives the bench's spread within tens of µs.
  *
- *   npx tsx bench/sync/offline.ts [--listeners 100] [--seconds 180] [--real-up 90 --real-down 150]
- *       [--window 120] [--ping 2,2000,5,15000,20]
+ *   npx tsx bench/sync/offline.ts [--listeners 100] [--seconds 180] [--real-file bench/sync/delays-100.json]
+ *       [--window 120] [--ping 2,2000,5,15000,20] [--floor-resolution 30]
  *
  * Prints the clock-sync error |estimate − truth| by time since join, and the spread of the errors
  * across listeners per 100 ms (listeners joined over 20 s, each counted from 2 s after its join).
  */
+import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { ClockSync } from "../../media/clock/clock-sync";
 import { seededRandom } from "./virtual-clock";
@@ -22,10 +24,10 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "180" },
     "up-jitter": { type: "string", default: "20" },
     "down-jitter": { type: "string", default: "10" },
-    /** θ of the gamma(2, θ) real delay per direction, µs; 0 for none. */
-    "real-up": { type: "string", default: "0" },
-    "real-down": { type: "string", default: "0" },
     window: { type: "string", default: "120" },
+    /** Real one-way delays, as written by bench/sync --delays-out: {up, down}, each 1001 quantiles (µs). */
+    "real-file": { type: "string" },
+    "floor-resolution": { type: "string", default: "30" },
     ping: { type: "string", default: "2,2000,5,15000,20" },
     seed: { type: "string", default: "7" },
   },
@@ -35,8 +37,15 @@ const N = Number(values.listeners);
 const SECONDS = Number(values.seconds);
 const [burstMs, burstForMs, settleMs, settleForMs, steadyMs] = values.ping.split(",").map(Number) as [number, number, number, number, number];
 const random = seededRandom(Number(values.seed));
-const exponential = () => -Math.log(1 - random());
-const realDelay = (theta: number) => (theta > 0 ? 12 + (exponential() + exponential()) * theta : 0);
+const recorded = values["real-file"] ? (JSON.parse(fs.readFileSync(values["real-file"], "utf8")) as { up: number[]; down: number[] }) : null;
+/** A draw from a distribution given by its quantiles at equal steps (inverse transform, linear between them). */
+const draw = (q: number[]) => {
+  const u = random() * (q.length - 1);
+  const i = Math.floor(u);
+  return q[i]! + (u - i) * ((q[i + 1] ?? q[i]!) - q[i]!);
+};
+const realUp = () => (recorded ? draw(recorded.up) : 0);
+const realDown = () => (recorded ? draw(recorded.down) : 0);
 
 /** Errors by time since join (index = 100 ms steps from 1 s) and by global time (100 ms steps). */
 const byAge: number[][] = [];
@@ -46,13 +55,13 @@ for (let l = 0; l < N; l++) {
   const offsetUs = (random() * 2 - 1) * 1e6;
   const driftPpm = (random() * 2 - 1) * 200;
   const local = (t: number) => t * (1 + driftPpm / 1e6) + offsetUs;
-  const sync = new ClockSync({ windowUs: Number(values.window) * 1e6 });
+  const sync = new ClockSync({ windowUs: Number(values.window) * 1e6, floorResolutionUs: Number(values["floor-resolution"]) });
   const start = epoch + random() * 20e6;
   const exchanges: Array<{ at: number; t: [number, number, number, number] }> = [];
   for (let t = start; t - start < SECONDS * 1e6; ) {
-    const t1 = t + random() * Number(values["up-jitter"]) * 1000 + realDelay(Number(values["real-up"]));
+    const t1 = t + random() * Number(values["up-jitter"]) * 1000 + realUp();
     const t2 = t1 + 15;
-    const t3 = t2 + random() * Number(values["down-jitter"]) * 1000 + realDelay(Number(values["real-down"]));
+    const t3 = t2 + random() * Number(values["down-jitter"]) * 1000 + realDown();
     exchanges.push({ at: t3, t: [local(t), t1, t2, local(t3)] });
     const sinceMs = (t - start) / 1000;
     t += 1000 * (sinceMs < burstForMs ? burstMs : sinceMs < settleForMs ? settleMs : steadyMs) * (0.5 + random());

@@ -9,7 +9,7 @@ import { encodeOpusLoop } from "../fanout/opus-source";
 import { startCluster } from "../../test/support/cluster";
 import { MEDIA } from "../../test/support/node-process";
 import type { PingSchedule } from "../../media/clock/clock-pinger";
-import type { SimListenerResult } from "./sim-listener";
+import type { RealDelays, SimListenerResult } from "./sim-listener";
 import type { SimCommand, SimReply, SimSpec } from "./sim-process";
 import { seededRandom } from "./virtual-clock";
 import { quantile } from "../stats";
@@ -54,6 +54,8 @@ export interface SyncRunResult {
   e2eMs: { first: number; last: number; driftMs: number };
   underruns: number;
   driftPpmEstimates: number[];
+  /** Every listener's real one-way delays past its first 200 exchanges (bench/sync/offline.ts --real-file draws from them). */
+  realDelayUs: RealDelays;
 }
 
 
@@ -156,8 +158,11 @@ function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: num
     for (const s of sims) {
       const errs = [...s.errors.entries()].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
       const se = [...s.syncErrors.entries()].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
-      const rr = s.realRttUs.slice(1000).sort((a, b) => a - b);
-      console.log(`real rtt p0 ${rr[0]?.toFixed(0)} p0.1 ${quantile(rr, 0.001).toFixed(0)} p1 ${quantile(rr, 0.01).toFixed(0)} p10 ${quantile(rr, 0.1).toFixed(0)} p50 ${quantile(rr, 0.5).toFixed(0)} p90 ${quantile(rr, 0.9).toFixed(0)}`);
+      const q = (xs: number[]) => {
+        const sorted = xs.slice(1000).sort((a, b) => a - b);
+        return [0.001, 0.01, 0.1, 0.5, 0.9].map((p) => `p${p * 100} ${quantile(sorted, p).toFixed(0)}`).join(" ");
+      };
+      console.log(`real delay up ${q(s.realDelayUs.up)} | down ${q(s.realDelayUs.down)}`);
       console.log(`sync err p1 ${quantile(se, 0.01).toFixed(0)} p50 ${quantile(se, 0.5).toFixed(0)} p99 ${quantile(se, 0.99).toFixed(0)} ` + `drift ${s.driftPpm.toFixed(1)} (true ${s.trueDriftPpm.toFixed(1)}) resyncs ${s.resyncs} err p1 ${quantile(errs, 0.01).toFixed(0)} p50 ${quantile(errs, 0.5).toFixed(0)} p99 ${quantile(errs, 0.99).toFixed(0)}`);
     }
   }
@@ -211,6 +216,10 @@ function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: num
     e2eMs: { first, last, driftMs: last - first },
     underruns: sims.reduce((n, s) => n + s.underruns, 0),
     driftPpmEstimates: sims.map((s) => Math.round(s.driftPpm * 10) / 10),
+    realDelayUs: {
+      up: sims.flatMap((s) => s.realDelayUs.up.slice(200).map(Math.round)),
+      down: sims.flatMap((s) => s.realDelayUs.down.slice(200).map(Math.round)),
+    },
   };
 }
 

@@ -45,8 +45,18 @@ export interface SimListenerResult {
   /** Drift estimated by the clock sync and the clock's true drift, ppm (opposite signs when right). */
   driftPpm: number;
   trueDriftPpm: number;
-  /** Real (non-simulated) round trips, µs. */
-  realRttUs: number[];
+  /** Real (non-simulated) one-way delays of the clock exchanges, µs: sockets and event loops. */
+  realDelayUs: RealDelays;
+}
+
+/**
+ * One-way delays of each clock exchange with the simulated jitter taken out, µs, measured against
+ * the machine clock every process shares: `up` from the ping's send to the gateway's t1, `down`
+ * from the gateway's t2 to the pong's read. What the clock sync sees beyond the jitter under test.
+ */
+export interface RealDelays {
+  up: number[];
+  down: number[];
 }
 
 export class SimListener {
@@ -70,10 +80,9 @@ export class SimListener {
   private pinger: ClockPinger | null = null;
   private nextBlockLocalUs = 0;
   private started = false;
-  /** Simulated up-jitter of each ping in flight, µs, by ping id. */
-  private readonly upJitterById = new Map<number, number>();
-  /** Round trips less the simulated jitter and the gateway's hold, µs: the real delay of sockets and event loops. */
-  readonly realRttUs: number[] = [];
+  /** True send time of each ping in flight, µs, by ping id. */
+  private readonly sentAtById = new Map<number, number>();
+  readonly realDelayUs: RealDelays = { up: [], down: [] };
 
   constructor(private readonly o: SimListenerOptions) {
     this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true });
@@ -91,10 +100,9 @@ export class SimListener {
     await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
     this.joinedAtUs = clusterNowUs();
     // a ping's t0 is read up-jitter before it is sent: that much more one-way delay
-    let upUs = 0;
-    const clientNowUs = () => this.o.clock.local(clusterNowUs() - (upUs = this.up.delayUs()));
+    const clientNowUs = () => this.o.clock.local(clusterNowUs() - this.up.delayUs());
     const send = (ping: ClockPing) => {
-      this.upJitterById.set(ping.id, upUs);
+      this.sentAtById.set(ping.id, clusterNowUs());
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(ping));
     };
     this.pinger = new ClockPinger(this.sync, send, clientNowUs, this.o.pingSchedule ?? DEFAULT_PING_SCHEDULE, this.o.random);
@@ -113,7 +121,7 @@ export class SimListener {
       resyncs: this.follower.resyncs,
       driftPpm: this.sync.driftPpm,
       trueDriftPpm: this.o.clock.driftPpm,
-      realRttUs: this.realRttUs,
+      realDelayUs: this.realDelayUs,
     };
   }
 
@@ -134,9 +142,12 @@ export class SimListener {
     if (msg.type === "clock.pong") {
       const t3 = this.o.clock.local(arrivedUs);
       this.pinger?.onPong(msg, t3);
-      const upUs = this.upJitterById.get(msg.id) ?? 0;
-      this.upJitterById.delete(msg.id);
-      this.realRttUs.push((t3 - msg.t0) / (1 + this.o.clock.driftPpm / 1e6) - (msg.t2 - msg.t1) - upUs - downUs);
+      const sentAt = this.sentAtById.get(msg.id);
+      this.sentAtById.delete(msg.id);
+      if (sentAt !== undefined) {
+        this.realDelayUs.up.push(msg.t1 - sentAt);
+        this.realDelayUs.down.push(arrivedUs - downUs - msg.t2);
+      }
     } else if (msg.type === "sync.tick") this.schedule.add(msg as SyncTick);
   }
 

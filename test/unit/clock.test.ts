@@ -63,6 +63,20 @@ describe("ClockSync", () => {
     const { errorUs } = simulate(false, 60);
     assert.ok(Math.abs(errorUs) > 1000, `offset error ${errorUs.toFixed(1)} µs`);
   });
+
+  it("takes the middle of the drifts the floors allow, not an end", () => {
+    // Both directions' floors rise 100 µs over 10 s (client clock = cluster time): the forward
+    // floor alone says +10 ppm, the backward alone −10 ppm, and every drift between fits both
+    // equally well. The widest band's own slope is one of the ends; the posterior mean is 0.
+    const sync = new ClockSync();
+    const start = 1.8e15;
+    const exchange = (t0: number, up: number, down: number) => sync.add(t0, t0 + up, t0 + up + 15, t0 + up + 15 + down);
+    exchange(start, 1000, 1000);
+    for (let t = 100_000; t < 10e6; t += 100_000) exchange(start + t, 5000, 5000);
+    exchange(start + 10e6, 1100, 1100);
+    assert.ok(Math.abs(sync.driftPpm) < 1, `drift ${sync.driftPpm.toFixed(2)} ppm`);
+    assert.ok(Math.abs(sync.offsetAt(start + 5e6)) < 10, `offset ${sync.offsetAt(start + 5e6).toFixed(1)} µs`);
+  });
 });
 
 describe("MediaClock", () => {
