@@ -122,11 +122,14 @@ export class ClockSync {
     const f = lowerHull(fw.xs, fw.ys, fw.xs.length, x0, y0);
     const b = lowerHull(bw.xs, bw.ys, bw.xs.length, x0, -y0);
     const drift = (this.opts.compensateDrift ?? true) && this.forward.span >= (this.opts.driftAfterUs ?? 1e6);
-    const slope = drift ? meanBandSlope(f, b, this.opts.floorResolutionUs ?? 30) : 0;
+    const mean = drift ? meanBand(f, b, this.opts.floorResolutionUs ?? 30) : null;
+    const slope = mean?.slope ?? 0;
     // forward floor line: y0 + A + s·(L − x0); backward: (C − y0) − s·(L − x0)
     const forward0 = y0 + supportIntercept(f, slope);
     const backward0 = supportIntercept(b, -slope) - y0;
-    this.fit = { x0, slope, forward0, backward0, theta0: (forward0 - backward0) / 2 };
+    // the offset is the posterior mean too (θ is linear in the band's gap A − C for each slope)
+    const theta0 = mean ? y0 + mean.gap / 2 : (forward0 - backward0) / 2;
+    this.fit = { x0, slope, forward0, backward0, theta0 };
   }
 }
 
@@ -137,44 +140,48 @@ export class ClockSync {
  * the outermost ones (where it falls linearly), exp(W/ε) integrates in closed form. 0 when
  * neither hull has an edge (no span to see a slope in).
  */
-function meanBandSlope(f: LowerHull, b: LowerHull, epsUs: number): number {
+function meanBand(f: LowerHull, b: LowerHull, epsUs: number): { slope: number; gap: number } | null {
   const slopes: number[] = [];
   for (let i = 1; i < f.n; i++) slopes.push((f.y[i]! - f.y[i - 1]!) / (f.x[i]! - f.x[i - 1]!));
   for (let i = 1; i < b.n; i++) slopes.push(-(b.y[i]! - b.y[i - 1]!) / (b.x[i]! - b.x[i - 1]!));
-  if (slopes.length === 0) return 0;
+  if (slopes.length === 0) return null;
   slopes.sort((x, y) => x - y);
+  const a = slopes.map((s) => supportIntercept(f, s));
+  const c = slopes.map((s) => supportIntercept(b, -s));
   // log-density at each breakpoint, relative to its maximum (so every exp is ≤ 1)
-  const logp = slopes.map((s) => (supportIntercept(f, s) + supportIntercept(b, -s)) / epsUs);
+  const logp = slopes.map((_, i) => (a[i]! + c[i]!) / epsUs);
   const top = Math.max(...logp);
   for (let i = 0; i < logp.length; i++) logp[i]! -= top;
   let mass = 0;
-  let moment = 0;
+  let slope = 0;
+  let gap = 0;
   for (let i = 0; i + 1 < slopes.length; i++) {
     const d = slopes[i + 1]! - slopes[i]!;
     if (d <= 0) continue;
     const g = (logp[i + 1]! - logp[i]!) / d;
     const e0 = Math.exp(logp[i]!);
     const e1 = Math.exp(logp[i + 1]!);
-    // ∫₀ᵈ e^(c+gu) du and ∫₀ᵈ u·e^(c+gu) du
+    // ∫₀ᵈ e^(c+gu) du and ∫₀ᵈ u·e^(c+gu) du; s and A − C are linear in u on the segment
     const m0 = Math.abs(g * d) < 1e-9 ? e0 * d : (e1 - e0) / g;
     const m1 = Math.abs(g * d) < 1e-9 ? (e0 * d * d) / 2 : (d * e1) / g - (e1 - e0) / (g * g);
+    const gap0 = a[i]! - c[i]!;
     mass += m0;
-    moment += slopes[i]! * m0 + m1;
+    slope += slopes[i]! * m0 + m1;
+    gap += gap0 * m0 + ((a[i + 1]! - c[i + 1]! - gap0) / d) * m1;
   }
-  // the tails: dW/ds is the backward contact's x minus the forward contact's (the hulls' far ends)
+  // the tails, where W falls linearly: dW/ds and d(A − C)/ds come from the hulls' far ends
+  const tail = (k: number, g: number, dGap: number) => {
+    // ∫ over the tail of e^(c+gu) and u·e^(c+gu) (u ≤ 0 on the left, g > 0; u ≥ 0 on the right, g < 0)
+    const e = Math.exp(logp[k]!);
+    const m0 = e / Math.abs(g);
+    const m1 = -e / (g * Math.abs(g));
+    mass += m0;
+    slope += slopes[k]! * m0 + m1;
+    gap += (a[k]! - c[k]!) * m0 + dGap * m1;
+  };
   const gLeft = (b.x[b.n - 1]! - f.x[0]!) / epsUs;
   const gRight = (b.x[0]! - f.x[f.n - 1]!) / epsUs;
-  const first = slopes[0]!;
-  const last = slopes[slopes.length - 1]!;
-  if (gLeft > 0) {
-    const e = Math.exp(logp[0]!);
-    mass += e / gLeft;
-    moment += first * (e / gLeft) - e / (gLeft * gLeft);
-  }
-  if (gRight < 0) {
-    const e = Math.exp(logp[logp.length - 1]!);
-    mass += e / -gRight;
-    moment += last * (e / -gRight) + e / (gRight * gRight);
-  }
-  return mass > 0 ? moment / mass : 0;
+  if (gLeft > 0) tail(0, gLeft, -f.x[0]! - b.x[b.n - 1]!);
+  if (gRight < 0) tail(slopes.length - 1, gRight, -f.x[f.n - 1]! - b.x[0]!);
+  return mass > 0 ? { slope: slope / mass, gap: gap / mass } : null;
 }
