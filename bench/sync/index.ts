@@ -5,7 +5,7 @@
  * drift. Method and results: docs/benchmarks.md, section "Sync".
  *
  *   npx tsx bench/sync/index.ts --listeners 100 --seconds 180 [--json out.json] [--ping 2,2000,5,15000,20]
- *       [--processes 2] [--delays-out delays.json]
+ *       [--processes 2] [--delays-out delays.json] [--pm-qos]
  *
  * --delays-out writes the distribution of the real one-way delays of the clock exchanges (µs; up
  * and down, each as 1001 quantiles p0, p0.1, … p100), the input of the offline model:
@@ -15,6 +15,7 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import type { PingSchedule } from "../../media/clock/clock-pinger";
 import { runSync } from "./run";
+import { holdCpusAwake } from "../pm-qos";
 import { quantile } from "../stats";
 
 const { values } = parseArgs({
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     ping: { type: "string" },
     json: { type: "string" },
     "delays-out": { type: "string" },
+    /** Keep the CPUs out of idle states for the run (bench/pm-qos.ts). */
+    "pm-qos": { type: "boolean", default: false },
   },
 });
 
@@ -46,6 +49,7 @@ function parsePingSchedule(text: string): PingSchedule {
 }
 
 void (async () => {
+  if (values["pm-qos"]) holdCpusAwake();
   const result = await runSync({
     listeners: Number(values.listeners),
     seconds: Number(values.seconds),
