@@ -13,17 +13,14 @@
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
-import type { PingSchedule } from "../../media/clock/clock-pinger";
 import { runSync } from "./run";
+import { parsePingSchedule, SHARED_OPTIONS } from "./cli";
 import { holdCpusAwake } from "../pm-qos";
 import { quantile } from "../stats";
 
 const { values } = parseArgs({
   options: {
-    listeners: { type: "string", default: "100" },
-    seconds: { type: "string", default: "180" },
-    "up-jitter": { type: "string", default: "20" },
-    "down-jitter": { type: "string", default: "10" },
+    ...SHARED_OPTIONS,
     "max-offset": { type: "string", default: "1000" },
     "max-drift": { type: "string", default: "200" },
     skew: { type: "string", default: "300" },
@@ -32,21 +29,12 @@ const { values } = parseArgs({
     /** Processes the simulated listeners are shared among. */
     processes: { type: "string", default: "2" },
     "no-drift-compensation": { type: "boolean", default: false },
-    /** Clock ping schedule, ms: burst,burstFor,settle,settleFor,steady (default the SDK's). */
-    ping: { type: "string" },
     json: { type: "string" },
     "delays-out": { type: "string" },
     /** Keep the CPUs out of idle states for the run (bench/pm-qos.ts). */
     "pm-qos": { type: "boolean", default: false },
   },
 });
-
-function parsePingSchedule(text: string): PingSchedule {
-  const [burstMs, burstForMs, settleMs, settleForMs, steadyMs] = text.split(",").map(Number);
-  const schedule = { burstMs, burstForMs, settleMs, settleForMs, steadyMs };
-  if (Object.values(schedule).some((v) => !(Number(v) > 0))) throw new Error(`--ping wants 5 positive numbers (ms): ${text}`);
-  return schedule as PingSchedule;
-}
 
 void (async () => {
   if (values["pm-qos"]) holdCpusAwake();
@@ -61,7 +49,7 @@ void (async () => {
     joinSpreadSeconds: Number(values["join-spread"]),
     seed: Number(values.seed),
     compensateDrift: !values["no-drift-compensation"],
-    pingSchedule: values.ping ? parsePingSchedule(values.ping) : undefined,
+    pingSchedule: parsePingSchedule(values.ping),
     processes: Number(values.processes),
   });
   const { driftPpmEstimates, realDelayUs, ...summary } = result;

@@ -16,26 +16,23 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { ClockSync } from "../../media/clock/clock-sync";
 import { seededRandom } from "./virtual-clock";
+import { parsePingSchedule, SHARED_OPTIONS } from "./cli";
 import { quantile } from "../stats";
 
 const { values } = parseArgs({
   options: {
-    listeners: { type: "string", default: "100" },
-    seconds: { type: "string", default: "180" },
-    "up-jitter": { type: "string", default: "20" },
-    "down-jitter": { type: "string", default: "10" },
+    ...SHARED_OPTIONS,
     window: { type: "string", default: "120" },
     /** Real one-way delays, as written by bench/sync --delays-out: {up, down}, each 1001 quantiles (µs). */
     "real-file": { type: "string" },
     "floor-resolution": { type: "string", default: "30" },
-    ping: { type: "string", default: "2,2000,5,15000,20" },
     seed: { type: "string", default: "7" },
   },
 });
 
 const N = Number(values.listeners);
 const SECONDS = Number(values.seconds);
-const [burstMs, burstForMs, settleMs, settleForMs, steadyMs] = values.ping.split(",").map(Number) as [number, number, number, number, number];
+const { burstMs, burstForMs, settleMs, settleForMs, steadyMs } = parsePingSchedule(values.ping);
 const random = seededRandom(Number(values.seed));
 const recorded = values["real-file"] ? (JSON.parse(fs.readFileSync(values["real-file"], "utf8")) as { up: number[]; down: number[] }) : null;
 /** A draw from a distribution given by its quantiles at equal steps (inverse transform, linear between them). */
