@@ -121,15 +121,19 @@ class SimProcess {
     });
   }
 
-  /** Sends a command and waits for the next reply; an "error" reply or an exit rejects. */
+  /**
+   * Sends a command and waits for the next reply; an "error" reply, or the process gone without
+   * one, rejects. Gone means "close", not "exit": a child that replies and leaves at once (stop)
+   * can exit before the parent has read the reply off the IPC channel.
+   */
   private ask(cmd: SimCommand, timeoutMs = 30_000): Promise<SimReply> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sync sim process: no reply to ${cmd.type} in ${timeoutMs} ms`)), timeoutMs);
       const onExit = (code: number | null) => reject(new Error(`sync sim process exited (${code}) during ${cmd.type}`));
-      this.child.once("exit", onExit);
+      this.child.once("close", onExit);
       this.waiter = (r) => {
         clearTimeout(timer);
-        this.child.off("exit", onExit);
+        this.child.off("close", onExit);
         this.waiter = null;
         if (r.type === "error") reject(new Error(`sync sim process: ${r.message}`));
         else resolve(r);
