@@ -4,7 +4,7 @@
  * be compared in seconds. Each exchange's one-way delays are simulated jitter (uniform 0..up/down
  * ms, as in bench/sync) plus, optionally, "real" delay drawn from the distribution bench/sync
  * recorded on this machine (`--delays-out`; bench/sync/delays-100.json is a 120 s run of 100
- * listeners). With it, this model gives the bench's spread within tens of µs.
+ * listeners in 2 processes, delays-100-pmqos-4proc.json the same with --pm-qos in 4). With it, this model gives the bench's spread within tens of µs.
  *
  *   npx tsx bench/sync/offline.ts [--listeners 100] [--seconds 180] [--real-file bench/sync/delays-100.json]
  *       [--window 120] [--ping 2,2000,5,15000,20] [--floor-resolution 30]
