@@ -8,24 +8,25 @@
  * t3 − t2 = −θ(t3) + d↓, where θ(L) = θ₀ + s·L is the offset at client time L (s is the drift) and
  * d↑, d↓ ≥ their floors c↑, c↓. Queueing and scheduling only ever add delay, so the forward points
  * lie on or above the line θ + c↑ and the backward points on or above −θ + c↓: the lines are
- * supporting lines of the lower convex hulls of each direction, with slopes s and −s. The estimate
- * is the common slope for which the band between the two (forward, and backward mirrored) is
- * widest, i.e. both lines sit tight against their hulls (the convex-hull method of Zhang, Liu &
- * Xia, "Clock synchronization algorithms for network measurements", INFOCOM 2002, applied to both
- * directions at once), and θ is the band's centre line.
+ * supporting lines of the lower convex hulls of each direction, with slopes s and −s, and for a
+ * given s they bound a band (forward, and backward mirrored) whose centre line is θ: the
+ * convex-hull method of Zhang, Liu & Xia ("Clock synchronization algorithms for network
+ * measurements", INFOCOM 2002), applied to both directions at once.
  *
- * The slope is not the widest band's own (an edge slope of a hull, pinned by two extreme points)
- * but the mean of a posterior over slopes, p(s) ∝ exp(W(s)/ε), W(s) the band's width at slope s
- * and ε the resolution of the floors (default 30 µs). This is the likelihood of the points when
- * the delay just above its floor is exponential with scale ε (the band's log-likelihood is
- * linear in its width, as in Moon et al.'s linear program), integrated over the slopes the
- * data cannot tell apart instead of maximised. When the width is flat around its maximum (few
- * points near the floor, a short span), the argmax lands at either end of the flat stretch at
- * random and the offset, extrapolated to now, swings with it; the mean sits in the middle. In
- * bench/sync/offline.ts with the delays recorded by bench/sync, the spread of 100 listeners'
- * clock errors fell from p99 340–360 µs to 210–250 µs (docs/benchmarks.md, "Sync").
- * W is concave and piecewise linear with breakpoints at the hulls' edge slopes, so the integral
- * is exact, O(h²) for h hull vertices (tens), after O(n) hulls.
+ * Which s: not the one whose band is widest (an edge slope of a hull, pinned by two extreme
+ * points), but the mean under p(s) ∝ exp(W(s)/ε), W(s) the band's width at slope s and ε the
+ * resolution of the floors (default 30 µs); θ is the mean of the centre line under the same
+ * weights. This is the posterior when the delay just above its floor is exponential with scale ε
+ * (the band's log-likelihood is linear in its width, as in Moon et al.'s linear program),
+ * integrated over the slopes the data cannot tell apart instead of maximised. When the width is
+ * flat around its maximum (few points near the floor, a short span), the argmax lands at either
+ * end of the flat stretch at random and the offset, extrapolated to now, swings with it; the mean
+ * sits in the middle. In bench/sync/offline.ts with the delays recorded by bench/sync, the spread
+ * of 100 listeners' clock errors fell from p99 340–360 µs to 190–250 µs; ε of 20–40 µs did equally
+ * well, 5–10 or 80 µs worse (docs/benchmarks.md, "Sync"). W is concave and piecewise linear
+ * with breakpoints at the hulls' edge slopes, so the integrals are exact, O(h²) for h hull
+ * vertices (tens), after O(n) hulls.
+ *
  * Jitter only lifts points above the floor, so the estimate converges to the floors within about
  * jitter/N for N samples, whatever the asymmetry of the jitter. A constant asymmetry of the floors
  * (c↑ ≠ c↓) is invisible to any two-way method; its error is (c↓ − c↑)/2 (documented budget).
