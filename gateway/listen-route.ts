@@ -4,6 +4,7 @@
  * that passes the backpressure limit is skipped by uWS, then cut by the gateway's sweep (1006).
  */
 import { randomUUID } from "node:crypto";
+import { TokenBucket } from "limiter";
 import { ListenerSession } from "../actors/listener/listener-session";
 import { clusterNowUs } from "../media/clock/cluster-time";
 import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../media/wire/constants";
@@ -21,6 +22,22 @@ export interface ListenerData {
   closed: boolean;
   /** Set by the gateway's backpressure sweep before it closes the socket. */
   slow: boolean;
+  /** Text messages (clock pings) this listener may still send now; see {@link PING_RATE}. */
+  pings: TokenBucket;
+}
+
+/**
+ * Clock pings a gateway answers per listener: 2 000 a second (twice the fastest schedule the SDK
+ * offers, every 1 ms, whose dithered intervals bunch up), with bursts of 500. More are dropped
+ * without a pong, so a client flooding pings cannot take the CPU the other listeners' fan-out
+ * needs; the clock sync takes a missing pong as a lost one (docs/protocol.md, "clock.ping").
+ */
+export const PING_RATE = { perSecond: 2000, burst: 500 } as const;
+
+function pingBucket(): TokenBucket {
+  const bucket = new TokenBucket({ bucketSize: PING_RATE.burst, tokensPerInterval: PING_RATE.perSecond, interval: "second" });
+  bucket.content = PING_RATE.burst; // starts full: the join burst is the point
+  return bucket;
 }
 
 export function registerListenRoute(gw: Gateway): void {
@@ -44,7 +61,7 @@ export function registerListenRoute(gw: Gateway): void {
         gw.rejectUpgrade(res, "NODE_SHUTTING_DOWN", "this gateway is full");
         return;
       }
-      const data: ListenerData = { kind: "listener", session: null, resume: null, streamId, closed: false, slow: false };
+      const data: ListenerData = { kind: "listener", session: null, resume: null, streamId, closed: false, slow: false, pings: pingBucket() };
       if (!resumeId || resumeId.length > 64) {
         res.upgrade(data, key, protocol, extensions, context);
         return;
@@ -93,7 +110,7 @@ export function registerListenRoute(gw: Gateway): void {
     message: (ws, message, isBinary) => {
       // clock.ping → clock.pong (NTP-style, RFC 5905 §8): t1 as early as possible, t2 just before sending
       const t1 = clusterNowUs();
-      if (isBinary || message.byteLength > 256) return;
+      if (isBinary || message.byteLength > 256 || !ws.getUserData().pings.tryRemoveTokens(1)) return;
       let ping: { type?: unknown; id?: unknown; t0?: unknown };
       try {
         ping = JSON.parse(Buffer.from(message).toString("utf8")) as typeof ping;

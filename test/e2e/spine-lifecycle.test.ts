@@ -1,7 +1,8 @@
 /**
  * Stream lifecycle and robustness against a real node: late join at the live edge, the
  * broadcaster leaving, a second broadcaster refused, bad input answered without harm, a stalled
- * listener dropped without delaying the others, and ffmpeg killed mid-stream.
+ * listener dropped without delaying the others, a ping flood answered only at the documented rate,
+ * and ffmpeg killed mid-stream.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -10,6 +11,7 @@ import { encodeAudioData } from "../../media/wire";
 import type { ServerMessage } from "../../media/wire/control";
 import { Listener } from "../../bin/commands/listen";
 import { openListeners, startBroadcast, waitForAudio } from "../support/broadcast";
+import { PING_RATE } from "../../gateway/listen-route";
 import { sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
 
 /** Opens a raw broadcaster socket and collects its text messages. */
@@ -104,6 +106,46 @@ describe("spine: lifecycle and bad input", function () {
     assert.ok((await metric(node, "veza_frames_dropped_total")) >= 200);
     bad.ws.close();
     await good.stop();
+    for (const l of listeners) l.close();
+  });
+
+  it("answers a ping flood at the documented rate, without taking audio or pongs from the others", async () => {
+    const b = await startBroadcast(node.url, "pings", "awakening.ogg", "opus");
+    const listeners = await openListeners(node.url, "pings", 3);
+    await waitForAudio(listeners, 500, 10_000);
+    const arrivals: number[] = [];
+    listeners[0]!.onFrame = (_f, at) => arrivals.push(at);
+    const pongCounter = async () => {
+      const ws = new WebSocket(`${node.url}/ws/listen/pings`);
+      const pong = { count: 0, ws };
+      ws.on("message", (d, isBinary) => {
+        if (!isBinary && (JSON.parse(d.toString()) as ServerMessage).type === "clock.pong") pong.count++;
+      });
+      await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
+      return pong;
+    };
+    const flooder = await pongCounter();
+    const polite = await pongCounter();
+    // 20 000 pings a second for 2 s from one listener; another pings every 20 ms meanwhile
+    const startedAt = Date.now();
+    let id = 0;
+    while (Date.now() - startedAt < 2000) {
+      for (let i = 0; i < 200; i++) flooder.ws.send(JSON.stringify({ type: "clock.ping", id: ++id, t0: 1 }));
+      if (id % 400 === 0) polite.ws.send(JSON.stringify({ type: "clock.ping", id, t0: 1 }));
+      await sleep(10);
+    }
+    const seconds = (Date.now() - startedAt) / 1000;
+    await sleep(500);
+    const allowed = PING_RATE.burst + PING_RATE.perSecond * (seconds + 0.5);
+    assert.ok(flooder.count <= allowed, `${flooder.count} pongs to ${id} pings in ${seconds.toFixed(1)} s (at most ${allowed})`);
+    assert.ok(flooder.count >= PING_RATE.perSecond * seconds * 0.5, `${flooder.count} pongs: the flooder is still answered at the rate`);
+    assert.equal(polite.count, Math.floor(id / 400), "the polite listener's every ping is answered");
+    for (const l of listeners) assert.equal(l.stats.seqGaps, 0, "the other listeners miss nothing");
+    const longestGap = Math.max(...arrivals.slice(1).map((t, i) => t - arrivals[i]!));
+    assert.ok(longestGap < 250, `a listener went ${longestGap} ms without a frame during the flood`);
+    flooder.ws.close();
+    polite.ws.close();
+    await b.stop();
     for (const l of listeners) l.close();
   });
 
