@@ -166,8 +166,7 @@ export class SyncPlayout {
       for (const ch of out) ch.fill(0, 0, frames);
       return;
     }
-    const feedForward = ((this.schedule.mediaAt(c1) ?? 0) - (this.schedule.mediaAt(c0) ?? 0)) / frames;
-    this.last = { errorUs: plan.errorUs, correctionPpm: (plan.ratio / feedForward - 1) * 1e6, ratePpm: (feedForward - 1) * 1e6 };
+    this.last = { errorUs: plan.errorUs, correctionPpm: (plan.ratio / plan.feedForward - 1) * 1e6, ratePpm: (plan.feedForward - 1) * 1e6 };
     this.maxErrorUs = Math.max(this.maxErrorUs ?? 0, Math.abs(plan.errorUs));
     this.pcm.dropBefore(plan.start - 2);
     const { missing } = this.pcm.read(out, plan.start, plan.ratio, frames);

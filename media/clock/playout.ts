@@ -64,9 +64,13 @@ export class PlayoutSchedule {
   /** The media sample that should sound at cluster time `clusterUs` (inverse of playoutUs). */
   mediaAt(clusterUs: number): number | undefined {
     const t = this.tickAt(clusterUs);
-    if (!t) return undefined;
-    return t.anchorMediaTime + ((clusterUs - t.playoutDelayMs * 1000 - t.anchorClusterUs) * t.rateHz) / 1e6;
+    return t && mediaTimeAt(t, clusterUs);
   }
+}
+
+/** The media sample (fractional) sounding at cluster time `clusterUs` by `tick`'s mapping. */
+function mediaTimeAt(tick: SyncTick, clusterUs: number): number {
+  return tick.anchorMediaTime + ((clusterUs - tick.playoutDelayMs * 1000 - tick.anchorClusterUs) * tick.rateHz) / 1e6;
 }
 
 export interface FollowerOptions {
@@ -92,6 +96,8 @@ export interface BlockPlan {
   start: number;
   /** Media samples per device sample for this block. */
   ratio: number;
+  /** The feed-forward part of `ratio`: the rate of the tick in force over the block's duration. */
+  feedForward: number;
   /** Phase error before the block: position played minus position wanted, µs. */
   errorUs: number;
   /** Whether the position jumped (hard resync). */
@@ -122,14 +128,13 @@ export class DeviceFollower {
   }
 
   plan(schedule: PlayoutSchedule, startClusterUs: number, endClusterUs: number, frames: number): BlockPlan | null {
-    const want0 = schedule.mediaAt(startClusterUs);
-    const want1 = schedule.mediaAt(endClusterUs);
-    if (want0 === undefined || want1 === undefined) return null;
     const tick = schedule.tickAt(startClusterUs);
+    if (!tick) return null;
+    const want0 = mediaTimeAt(tick, startClusterUs);
     const newTick = this.tick !== undefined && tick !== this.tick;
     this.tick = tick;
-    const rate = tick?.rateHz ?? 48_000;
-    // the rate of the mapping in force, not want1 − want0: a new tick taking effect inside the block
+    const rate = tick.rateHz;
+    // the rate of the mapping in force, not the wanted positions' difference: a new tick taking effect inside the block
     // may move the mapping by milliseconds, which must be a phase error (resynced at the next
     // block past tickStepResyncUs, else corrected), never a one-block ratio of 3 (a chirp)
     const feedForward = ((endClusterUs - startClusterUs) * rate) / 1e6 / frames;
@@ -148,6 +153,6 @@ export class DeviceFollower {
     const ratio = feedForward + correction;
     const start = this.position;
     this.position += ratio * frames;
-    return { start, ratio, errorUs, resynced };
+    return { start, ratio, feedForward, errorUs, resynced };
   }
 }
