@@ -16,6 +16,8 @@ import { JitterLink, type VirtualClock } from "./virtual-clock";
 
 const BLOCK = 128;
 const DEVICE_RATE = 48_000;
+/** SYNC_PERFECT=1 gives the follower the true clock, to separate its error from clock sync's. */
+const PERFECT_CLOCK = Boolean(process.env.SYNC_PERFECT);
 
 export interface SimListenerOptions {
   url: string;
@@ -166,8 +168,7 @@ export class SimListener {
       const l1 = l0 + blockUs;
       this.nextBlockLocalUs = l1;
       if (!this.sync.ready || !this.schedule.ready) continue;
-      // SYNC_PERFECT=1 gives the follower the true clock, to separate its error from clock sync's
-      const toCluster = process.env.SYNC_PERFECT ? (l: number) => clock.trueAt(l) : (l: number) => this.sync.toCluster(l);
+      const toCluster = PERFECT_CLOCK ? (l: number) => clock.trueAt(l) : (l: number) => this.sync.toCluster(l);
       const plan = this.follower.plan(this.schedule, toCluster(l0), toCluster(l1), BLOCK);
       if (!plan) continue;
       const end = plan.start + plan.ratio * BLOCK;
