@@ -7,7 +7,7 @@
  * performance.timeOrigin. Neither the player's audio clock fit nor its clock sync is used: on one
  * machine every process reads the same system clock, so these times are comparable across pages.
  */
-import { quantile } from "../stats";
+import { quantile, spreadSummary } from "../stats";
 
 /** What the harness reads from one page. */
 export interface PageRecord {
@@ -135,7 +135,7 @@ export function spread(pages: PlayoutTimes[], settleUs: number): Spread {
     }
   }
   spreads.sort((a, b) => a - b);
-  return { frames: spreads.length, p50: quantile(spreads, 0.5), p99: quantile(spreads, 0.99), max: spreads[spreads.length - 1] ?? NaN };
+  return { frames: spreads.length, ...spreadSummary(spreads) };
 }
 
 /**

@@ -12,7 +12,7 @@ import type { PingSchedule } from "../../media/clock/clock-pinger";
 import type { RealDelays, SimListenerResult } from "./sim-listener";
 import type { SimCommand, SimReply, SimSpec } from "./sim-process";
 import { seededRandom } from "./virtual-clock";
-import { quantile } from "../stats";
+import { quantile, spreadSummary } from "../stats";
 
 export interface SyncRunOptions {
   listeners: number;
@@ -160,8 +160,11 @@ class SimProcess {
 function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: number[]): SyncRunResult {
   if (process.env.SYNC_DEBUG) {
     for (const s of sims) {
-      const errs = [...s.errors.entries()].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
-      const se = [...s.syncErrors.entries()].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
+      // a frame's figure, over the frames played more than 5 s after the listener joined, sorted
+      const after5s = (byFrame: Map<number, number>) =>
+        [...byFrame].filter(([m]) => (s.played.get(m) ?? 0) - s.joinedAtUs > 5e6).map(([, e]) => e).sort((a, b) => a - b);
+      const errs = after5s(s.errors);
+      const se = after5s(s.syncErrors);
       const q = (xs: number[]) => {
         const sorted = xs.slice(1000).sort((a, b) => a - b);
         return [0.001, 0.01, 0.1, 0.5, 0.9].map((p) => `p${p * 100} ${quantile(sorted, p).toFixed(0)}`).join(" ");
@@ -214,8 +217,8 @@ function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: num
   return {
     listeners: sims.length,
     frames: spreads.length,
-    spreadUs: { p50: quantile(spreads, 0.5), p99: quantile(spreads, 0.99), max: spreads[spreads.length - 1] ?? NaN },
-    steadySpreadUs: { frames: steadySpreads.length, p50: quantile(steadySpreads, 0.5), p99: quantile(steadySpreads, 0.99), max: steadySpreads[steadySpreads.length - 1] ?? NaN },
+    spreadUs: spreadSummary(spreads),
+    steadySpreadUs: { frames: steadySpreads.length, ...spreadSummary(steadySpreads) },
     convergeMs: { p50: quantile(converge, 0.5), p90: quantile(converge, 0.9), max: converge[converge.length - 1] ?? NaN, unconverged },
     e2eMs: { first, last, driftMs: last - first },
     underruns: sims.reduce((n, s) => n + s.underruns, 0),
