@@ -130,7 +130,6 @@ export class SyncClock {
     return this.wasReady;
   }
 
-
   private toCluster(localUs: number): number {
     return this.o.clockSync === false ? localUs : this.sync.toCluster(localUs);
   }

@@ -138,7 +138,8 @@ export class ClockSync {
  * The mean slope under p(s) ∝ exp(W(s)/ε), W(s) = A(s) + C(s) the width of the band between the
  * forward hull's supporting line of slope s and the backward hull's of slope −s. W is concave and
  * piecewise linear, with breakpoints at the hulls' edge slopes; between breakpoints, and beyond
- * the outermost ones (where it falls linearly), exp(W/ε) integrates in closed form. 0 when
+ * the outermost ones (where it falls linearly), exp(W/ε) integrates in closed form. Returns the
+ * posterior means of the slope and of the gap A − C (the offset at x0 is y0 + gap/2), or null when
  * neither hull has an edge (no span to see a slope in).
  */
 function meanBand(f: LowerHull, b: LowerHull, epsUs: number): { slope: number; gap: number } | null {
