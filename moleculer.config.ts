@@ -23,10 +23,28 @@ export function brokerOptions(config: Config, log: Logger): BrokerOptions {
       type: "Pino",
       options: {
         level: config.logLevel === "silent" ? "fatal" : config.logLevel,
-        pino: { createLogger: (level: string, bindings: Record<string, unknown>) => log.child({ mod: bindings.mod }, { level }) },
+        // Moleculer's PinoLogger reads `createLogger` here, not under `pino` (where it was ignored and
+        // Moleculer logged through a pino of its own on stdout, outside the node's logger)
+        createLogger: (level: string, bindings: Record<string, unknown>) => log.child({ mod: bindings.mod }, { level }),
       },
     },
     // the typed contract (actors/contract.ts) validates params with zod
     validator: false,
+    tracing: tracingOptions(config),
+  };
+}
+
+/**
+ * Moleculer's tracing with its Zipkin exporter (JSON v2 spans, POST <TRACING_URL>/api/v2/spans,
+ * batched every second) when TRACING_URL is set: every action a node runs is a span, and a call
+ * carries its trace to the node that runs it (the gateway opens the first span of a broadcaster's
+ * `stream.start`, gateway/publish-route.ts). Every call is sampled.
+ */
+function tracingOptions(config: Config): BrokerOptions["tracing"] {
+  if (!config.tracingUrl) return { enabled: false };
+  return {
+    enabled: true,
+    sampling: { rate: 1 },
+    exporter: { type: "Zipkin", options: { baseURL: config.tracingUrl.replace(/\/+$/, ""), interval: 1, payloadOptions: { debug: false, shared: false }, defaultTags: { namespace: config.namespace } } },
   };
 }

@@ -12,11 +12,12 @@ import { VezaError } from "./errors";
 
 const streamId = z.string().regex(STREAM_ID_PATTERN);
 const metadata = z.record(z.string(), z.string());
-const broadcaster = z.object({ sessionId: z.string().min(1), nodeID: z.string().min(1) });
+/** `sub`: the user of the broadcaster's token; only the same user may take the session over (resume). */
+const broadcaster = z.object({ sessionId: z.string().min(1), nodeID: z.string().min(1), sub: z.string().max(256) });
 
 /** Params schema of each action. */
 export const ACTION_PARAMS = {
-  /** Puts a broadcaster on air. Errors: BAD_REQUEST, BROADCASTER_EXISTS, STREAM_MOVED (data.owner), ENCODER_FAILED. */
+  /** Puts a broadcaster on air. Errors: BAD_REQUEST, BROADCASTER_EXISTS, FORBIDDEN (resume by another user), STREAM_MOVED (data.owner), ENCODER_FAILED. */
   "stream.start": z.object({
     streamId,
     format: z.enum(INGEST_FORMATS),
@@ -39,8 +40,9 @@ export const ACTION_PARAMS = {
   "stream.get": z.object({ streamId }),
   /** All streams this node owns. */
   "stream.list": z.object({}),
-  /** A gateway's count of its listeners of one stream (absolute, not a delta). */
-  "stream.listeners": z.object({ streamId, nodeID: z.string(), count: z.number().int().min(0) }),
+  /** A gateway's count of its listeners of one stream (absolute, not a delta); ignored for a stream no broadcaster created. */
+  /** `count`: the node's listeners of the stream; `passthrough`: those of them hearing the source's own bytes (no Opus needed). */
+  "stream.listeners": z.object({ streamId, nodeID: z.string(), count: z.number().int().min(0), passthrough: z.number().int().min(0).optional() }),
   /** Starts transcoding a stream's ingest into Opus (ffmpeg failures come later, as encoder.failed). Errors: BAD_REQUEST. */
   "encoder.open": z.object({
     streamId,
@@ -50,6 +52,8 @@ export const ACTION_PARAMS = {
   }),
   /** Stops a stream's encoder; idempotent. */
   "encoder.close": z.object({ streamId }),
+  "encoder.pause": z.object({ streamId }),
+  "encoder.resume": z.object({ streamId }),
   /** Encoders running on this node (pid, restarts, frames out). */
   "encoder.list": z.object({}),
 } as const;
@@ -60,6 +64,8 @@ export interface EncoderInfo {
   pid: number | null;
   restarts: number;
   framesOut: number;
+  /** No listener needs Opus: ffmpeg is stopped until one does (ENCODER_IDLE_MS). */
+  paused: boolean;
 }
 
 /** Result type of each action. */
@@ -70,9 +76,13 @@ export interface ActionResults {
   "stream.metadata": StreamInfo;
   "stream.get": StreamInfo;
   "stream.list": StreamInfo[];
-  "stream.listeners": StreamInfo;
+  /** null when this node holds no such stream (a listener waiting for a stream nobody started creates nothing). */
+  "stream.listeners": StreamInfo | null;
   "encoder.open": EncoderInfo;
   "encoder.close": { closed: boolean };
+  /** `paused`: the encoder's state after the call; `changed`: whether the call changed it. */
+  "encoder.pause": { paused: boolean; changed: boolean };
+  "encoder.resume": { paused: boolean; changed: boolean };
   "encoder.list": EncoderInfo[];
 }
 
@@ -81,7 +91,8 @@ export type ActionParams<A extends ActionName> = z.infer<(typeof ACTION_PARAMS)[
 
 /** Payload of each event (all are broadcast to every node). */
 export interface EventPayloads {
-  "stream.start": StreamInfo;
+  /** `sessionId`: the broadcaster now on air; a gateway holding another broadcaster of the stream closes it (BROADCASTER_REPLACED). */
+  "stream.start": StreamInfo & { sessionId: string };
   "stream.stop": StreamInfo & { reason: "stop" | "disconnect" | "error"; sessionId: string; code?: string };
   "stream.metadata": StreamInfo;
   "stream.status": StreamInfo;

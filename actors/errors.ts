@@ -32,6 +32,16 @@ export const ERROR_CATALOGUE = {
   OWNER_LOST: { status: 503, close: 1012, retryable: true, text: "the node that owned the stream left the cluster; reconnect to re-home it" },
   NO_WORKER: { status: 503, close: 1013, retryable: true, text: "no live node runs the stream service" },
   NODE_SHUTTING_DOWN: { status: 503, close: 1001, retryable: true, text: "the node is shutting down" },
+  NODE_DRAINING: { status: 503, close: 1012, retryable: true, text: "this gateway is draining (it is being stopped): reconnect now to another gateway; listeners resume their session (?session=), broadcasters their stream (resume)" },
+  BROADCASTER_REPLACED: { status: 409, close: 4409, retryable: false, text: "the broadcaster resumed on another connection, which took the stream over; this one is closed" },
+  BROADCASTER_TOO_FAST: { status: 429, close: 4429, retryable: false, text: "the broadcaster kept sending audio faster than real time (see docs/protocol.md, Pacing)" },
+  MESSAGE_TOO_BIG: { status: 413, close: 1009, retryable: false, text: "the message is larger than this endpoint accepts" },
+  RATE_LIMITED: { status: 429, close: 4429, retryable: true, text: "too many requests or connections from this address; retry later" },
+  UPGRADE_REQUIRED: { status: 426, close: 1002, retryable: false, text: "this endpoint takes WebSocket upgrades only, RFC 6455 version 13 (Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key)" },
+  UNAUTHORIZED: { status: 401, close: 4401, retryable: false, text: "no valid token: missing, malformed, badly signed, signed by an unknown key, not yet valid or revoked (data.reason says which)" },
+  TOKEN_EXPIRED: { status: 401, close: 4401, retryable: false, text: "the token has expired; get a new one" },
+  FORBIDDEN: { status: 403, close: 4403, retryable: false, text: "the token is valid but its scopes do not allow this action on this stream" },
+  AUTH_UNAVAILABLE: { status: 503, close: 1013, retryable: true, text: "the token could not be checked: the key set (JWKS_URL) or the revocation list (Redis) cannot be reached" },
   INTERNAL: { status: 500, close: 1011, retryable: true, text: "unexpected server error" },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -3,7 +3,15 @@
  * several nodes in one process (tests) do not share counters. Names follow Prometheus conventions:
  * `_total` counters, base units (bytes).
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { rateLimitedCounter } from "./auth/limits-config";
+
+/**
+ * Why a frame was dropped: `bad_frame` (not valid audio.data), `not_started` (before stream.start),
+ * `slow_listener` (a listener cut for backpressure), `too_fast` (a broadcaster ahead of real time).
+ */
+export const DROP_REASONS = ["bad_frame", "not_started", "slow_listener", "too_fast"] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -15,7 +23,7 @@ export class NodeMetrics {
   readonly framesIn = new Counter({ name: "veza_frames_in_total", help: "Audio frames stamped by stream actors on this node", registers: [this.registry] });
   /** Frames published by this gateway, counted once per frame (not per listener). */
   readonly framesOut = new Counter({ name: "veza_frames_out_total", help: "Audio frames fanned out by this gateway (once per frame)", registers: [this.registry] });
-  /** Frames lost, by reason: bad_frame, not_started, slow_listener. */
+  /** Frames lost, by reason (each label exists from start, at 0): see {@link DROP_REASONS}. */
   readonly framesDropped = new Counter({ name: "veza_frames_dropped_total", help: "Audio frames dropped, by reason", labelNames: ["reason"] as const, registers: [this.registry] });
   /** Bytes written to listener sockets (frame bytes × listeners). */
   readonly bytesOut = new Counter({ name: "veza_bytes_out_total", help: "Audio bytes sent to listeners", registers: [this.registry] });
@@ -32,8 +40,23 @@ export class NodeMetrics {
   readonly relayGapFrames = new Counter({ name: "veza_relay_gap_frames_total", help: "Frames missing between sequence numbers relays received", registers: [this.registry] });
   /** Media-bus reconnections of this node (NATS). */
   readonly busReconnects = new Counter({ name: "veza_relay_reconnects_total", help: "Media bus (NATS) reconnections of this node", registers: [this.registry] });
+  /**
+   * Fan-out lag of this gateway, s: from a frame's instant on its stream's media clock (the lower
+   * envelope of the frame arrivals at the owner, media/clock/media-clock.ts: when the owner stamps
+   * a frame that came on time) to its write to the listeners' uWS topic. Owner processing, the
+   * media bus and the gateway's own queueing, plus how late the frame reached the owner.
+   */
+  readonly fanoutLag = new Histogram({
+    name: "veza_fanout_lag_seconds",
+    help: "Seconds from a frame's instant on its stream's media clock to its write to the listeners' sockets on this gateway",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers: [this.registry],
+  });
+  /** Refusals by a rate limit or quota, by limit (each label at 0 from start): actors/auth/limits-config.ts. */
+  readonly rateLimited = rateLimitedCounter(this.registry);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "veza_" });
+    for (const reason of DROP_REASONS) this.framesDropped.inc({ reason }, 0);
   }
 }

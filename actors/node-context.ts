@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { MediaBus } from "../transports";
+import type { Access } from "./auth/access";
 import type { ClusterStore } from "./cluster/store";
 import type { NodeMetrics } from "./metrics";
 import type { StreamRelay } from "./relay/stream-relay";
@@ -15,6 +16,8 @@ export interface NodeContext {
   store: ClusterStore;
   /** Relays running on this node (gateway fan-outs), by stream id. */
   relays: Map<string, StreamRelay>;
+  /** Who may do what, how often, and the audit log (actors/auth/access.ts). */
+  access: Access;
   /** Absolute path of the ffmpeg binary this node runs. */
   ffmpegPath: string;
 }

@@ -3,25 +3,29 @@
  * node's sockets and the listener-session actors; talks to stream actors with Moleculer calls and
  * receives audio from the media bus.
  */
-import type { ServiceBroker } from "moleculer";
+import type { CallingOptions, ServiceBroker } from "moleculer";
 import type { Logger } from "pino";
 import type { Config } from "../config";
-import { listAllStreams, onePerStream } from "../actors/cluster/members";
+import { listAllStreams } from "../actors/cluster/members";
 import { Placement } from "../actors/cluster/placement";
 import type { SessionRecord } from "../actors/cluster/store";
 import { call, type ActionName, type ActionParams, type ActionResults } from "../actors/contract";
-import { ERROR_CATALOGUE, VezaError, errorCodeOf, type ErrorCode } from "../actors/errors";
+import { ERROR_CATALOGUE, VezaError, errorCodeOf, isErrorCode, type ErrorCode } from "../actors/errors";
+import type { Access } from "../actors/auth/access";
 import type { NodeMetrics } from "../actors/metrics";
 import type { NodeContext } from "../actors/node-context";
 import type { SyncTick } from "../media/clock/playout";
 import type { StreamInfo } from "../media/wire/control";
 import type { MediaBus } from "../transports";
 import { Fanout } from "./fanout";
+import { registerHttpListenRoute } from "./http-listen-route";
+import { HttpListeners } from "./http-listeners";
 import { registerHttpRoutes } from "./http-routes";
+import { IcecastDoor } from "./icecast-door";
 import { registerListenRoute, type ListenerData } from "./listen-route";
 import { registerPublishRoute, type BroadcasterData } from "./publish-route";
 import { registerStaticRoutes } from "./web/static-routes";
-import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws";
+import { listenOn, loadUws, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws";
 
 /** How often the backpressure sweep looks for listeners over the limit (ms). */
 const SWEEP_INTERVAL_MS = 500;
@@ -31,6 +35,12 @@ const REPORT_DEBOUNCE_MS = 100;
 const SYNC_INTERVAL_MS = 2000;
 /** How long a listener session can be resumed after its last save (ms). */
 const SESSION_TTL_MS = 30_000;
+/**
+ * A stream that is not live, with no listener or broadcaster here, is forgotten by this gateway
+ * this long after its last event (ms), as its owner forgets it after 60 s idle: without it every
+ * stream id ever seen stayed in the gateway's maps.
+ */
+const FORGET_IDLE_MS = 120_000;
 
 export class Gateway {
   readonly app: TemplatedApp;
@@ -43,8 +53,14 @@ export class Gateway {
   readonly syncTicks = new Map<string, SyncTick[]>();
   /** Latest known view of each stream, from stream.* events. */
   readonly streamInfo = new Map<string, StreamInfo>();
+  /** ms since the epoch of each known stream's last event or clock tick. */
+  private readonly streamSeenAt = new Map<string, number>();
   listenerCount = 0;
+  /** Listener sockets per IP that joined a stream not known to be live (config maxWaitingPerIp). */
+  readonly waitingByIp = new Map<string, number>();
   ready = false;
+  /** Set by {@link drain}: /ready answers 503 and new sockets are refused with NODE_DRAINING. */
+  draining = false;
   port = 0;
   private listenSocket: us_listen_socket | null = null;
   private readonly uws = loadUws();
@@ -52,11 +68,18 @@ export class Gateway {
   private sweepTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   readonly placement: Placement;
+  /** HTTP listeners (Ogg/Opus over HTTP) on both ports. */
+  readonly httpListeners: HttpListeners;
+  /** The Icecast-compatible port (ICECAST_PORT). */
+  readonly icecast: IcecastDoor;
+  /** The Icecast port listened on; 0 when off or not bound. */
+  icecastPort = 0;
 
   readonly config: Config;
   readonly bus: MediaBus;
   readonly metrics: NodeMetrics;
   readonly log: Logger;
+  readonly access: Access;
 
   constructor(
     readonly broker: ServiceBroker,
@@ -66,21 +89,29 @@ export class Gateway {
     this.bus = node.bus;
     this.metrics = node.metrics;
     this.log = node.log.child({ actor: "gateway" });
+    this.access = node.access;
     this.placement = new Placement(broker);
     this.app = this.uws.App();
-    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays);
+    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.syncTicks.get(streamId));
+    this.httpListeners = new HttpListeners(this);
+    this.icecast = new IcecastDoor(this);
     registerPublishRoute(this);
     registerListenRoute(this);
+    registerHttpListenRoute(this);
     registerStaticRoutes(this);
     registerHttpRoutes(this);
   }
 
-  /** Starts listening. @throws Error when the port cannot be bound. */
+  /**
+   * Starts listening; the port is exclusive unless `config.reusePort` (SO_REUSEPORT: several
+   * processes share it and the kernel spreads connections between them).
+   * @throws Error with `code` "EADDRINUSE" when the port cannot be bound.
+   */
   async listen(): Promise<number> {
-    const { host, port } = this.config;
+    const { host, port, reusePort } = this.config;
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(host, port, (token) => {
-        if (!token) return reject(new Error(`cannot listen on ${host}:${port}`));
+      listenOn(this.app, host, port, !reusePort, (token) => {
+        if (!token) return reject(Object.assign(new Error(`port ${port} on ${host} is in use (or cannot be bound)`), { code: "EADDRINUSE", port, host }));
         this.listenSocket = token;
         this.port = this.uws.us_socket_local_port(token);
         resolve();
@@ -90,9 +121,56 @@ export class Gateway {
     this.sweepTimer.unref();
     this.syncTimer = setInterval(() => this.sync(), SYNC_INTERVAL_MS);
     this.syncTimer.unref();
+    await this.listenIcecast();
     this.ready = true;
-    this.log.info({ host, port: this.port }, "gateway listening");
+    this.log.info({ host, port: this.port, icecastPort: this.icecastPort }, "gateway listening");
     return this.port;
+  }
+
+  /**
+   * Opens the Icecast port: ICECAST_PORT, else 8000, which when taken is skipped with a warning
+   * (several nodes on one machine); `off` opens none.
+   * @throws Error with `code` "EADDRINUSE" when an explicitly configured port cannot be bound.
+   */
+  private async listenIcecast(): Promise<void> {
+    const configured = this.config.icecastPort;
+    if (configured === "off") return;
+    try {
+      this.icecastPort = await this.icecast.server.listen(configured ?? 8000, this.config.host);
+    } catch (err) {
+      if (configured !== undefined) {
+        this.close();
+        throw Object.assign(new Error(`Icecast port ${configured} on ${this.config.host} is in use (or cannot be bound); set ICECAST_PORT`), { code: "EADDRINUSE", port: configured, host: this.config.host });
+      }
+      this.log.warn({ port: 8000, err: (err as Error).message }, "the Icecast port 8000 is taken: no Icecast port on this node (set ICECAST_PORT)");
+    }
+  }
+
+  /**
+   * Graceful shutdown, first half: /ready turns 503, new upgrades are refused (503 NODE_DRAINING),
+   * every listener is told NODE_DRAINING and closed with 1012 (service restart: reconnect
+   * elsewhere and resume the session), every broadcaster likewise without taking its stream off
+   * air, so that it resumes the stream on another gateway with nothing but the reconnection lost
+   * (if it does not come back, the stream's owner takes the stream offline when this node leaves
+   * the cluster). Resolves once every socket closed, or after `timeoutMs`.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.ready = false;
+    const listeners = this.sessions.size;
+    const broadcasters = this.broadcasters.size;
+    this.log.info({ listeners, broadcasters, timeoutMs }, "draining: telling clients to move to another gateway");
+    for (const ws of [...this.sessions.values()]) this.closeListener(ws, "NODE_DRAINING");
+    for (const ws of [...this.broadcasters.values()]) {
+      ws.getUserData().stopSent = true; // the stream stays live for the broadcaster's resume elsewhere
+      this.closeBroadcaster(ws, "NODE_DRAINING");
+    }
+    // Icecast sources cannot resume: their streams go offline and they start again elsewhere
+    this.icecast.closeSources();
+    this.httpListeners.closeAll();
+    const until = Date.now() + timeoutMs;
+    while ((this.sessions.size > 0 || this.broadcasters.size > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    this.log.info({ listenersLeft: this.sessions.size, broadcastersLeft: this.broadcasters.size }, "drained");
   }
 
   /** Stops accepting, closes every socket with 1001 (going away). */
@@ -105,14 +183,51 @@ export class Gateway {
     this.listenSocket = null;
     for (const ws of [...this.sessions.values()]) if (!ws.getUserData().closed) ws.end(1001, "NODE_SHUTTING_DOWN");
     for (const ws of [...this.broadcasters.values()]) if (ws.getUserData().phase !== "closed") ws.end(1001, "NODE_SHUTTING_DOWN");
+    this.icecast.server.close();
+    this.httpListeners.closeAll();
     this.fanout.close();
   }
 
-  /** Answers an upgrade request with the catalogue's HTTP status and a JSON error body. */
-  rejectUpgrade(res: HttpResponse, code: ErrorCode, message?: string): void {
+  /**
+   * Answers an upgrade request with the catalogue's HTTP status and a JSON error body; 426 also
+   * names the version it takes (RFC 6455 §4.4), 429 says when to retry.
+   */
+  rejectUpgrade(res: HttpResponse, code: ErrorCode, message?: string, retryAfterS = 5): void {
     const spec = ERROR_CATALOGUE[code];
     res.cork(() => {
-      res.writeStatus(`${spec.status} ${code}`).writeHeader("content-type", "application/json").end(JSON.stringify({ error: code, message: message ?? spec.text }));
+      res.writeStatus(`${spec.status} ${code}`).writeHeader("content-type", "application/json");
+      if (code === "UPGRADE_REQUIRED") res.writeHeader("sec-websocket-version", "13").writeHeader("upgrade", "websocket");
+      if (code === "RATE_LIMITED") res.writeHeader("retry-after", String(retryAfterS));
+      res.end(JSON.stringify({ error: code, message: message ?? spec.text }));
+    });
+  }
+
+  /** Whether `streamId` is live as far as this gateway knows (stream events, listener reports). */
+  isLive(streamId: string): boolean {
+    return this.streamInfo.get(streamId)?.state === "live";
+  }
+
+  /** Sends `code`'s error message to a broadcaster and closes it with the catalogue's close code. */
+  closeBroadcaster(ws: WebSocket<BroadcasterData>, code: ErrorCode, message?: string): void {
+    const data = ws.getUserData();
+    if (data.phase === "closed") return;
+    data.phase = "closed";
+    const spec = ERROR_CATALOGUE[code];
+    ws.cork(() => {
+      ws.send(JSON.stringify({ type: "error", code, message: message ?? spec.text }), false);
+      ws.end(spec.close, code);
+    });
+  }
+
+  /** Sends `code`'s error message to a listener and closes it with the catalogue's close code (once). */
+  closeListener(ws: WebSocket<ListenerData>, code: ErrorCode, message?: string): void {
+    const data = ws.getUserData();
+    if (data.closed) return;
+    data.closed = true;
+    const spec = ERROR_CATALOGUE[code];
+    ws.cork(() => {
+      ws.send(JSON.stringify({ type: "error", code, message: message ?? spec.text }), false);
+      ws.end(spec.close, code);
     });
   }
 
@@ -126,7 +241,10 @@ export class Gateway {
     );
   }
 
+  /** Records the broadcaster on air; one it took over on this node (resume) is closed. */
   addBroadcaster(streamId: string, ws: WebSocket<BroadcasterData>): void {
+    const before = this.broadcasters.get(streamId);
+    if (before && before !== ws) this.closeBroadcaster(before, "BROADCASTER_REPLACED");
     this.broadcasters.set(streamId, ws);
   }
 
@@ -138,22 +256,22 @@ export class Gateway {
    * Calls a stream action on the stream's owner node (placement), following one STREAM_MOVED
    * redirect. @throws VezaError NO_WORKER when no node runs the stream service; the action's errors.
    */
-  async callOwner<A extends ActionName>(streamId: string, action: A, params: ActionParams<A>): Promise<ActionResults[A]> {
+  async callOwner<A extends ActionName>(streamId: string, action: A, params: ActionParams<A>, opts: CallingOptions = {}): Promise<ActionResults[A]> {
     const nodeID = this.placement.ownerOf(streamId);
     if (!nodeID) throw new VezaError("NO_WORKER");
     try {
-      return await call(this.broker, action, params, { nodeID });
+      return await call(this.broker, action, params, { ...opts, nodeID });
     } catch (err) {
       const owner = (err as { data?: { owner?: unknown } }).data?.owner;
       if (errorCodeOf(err) !== "STREAM_MOVED" || typeof owner !== "string") throw err;
       this.placement.learn({ streamId, owner, state: "live" });
-      return call(this.broker, action, params, { nodeID: owner });
+      return call(this.broker, action, params, { ...opts, nodeID: owner });
     }
   }
 
   /** Every live node running the stream service answers `stream.list`; merged by stream id, live first. */
   async listStreams(): Promise<StreamInfo[]> {
-    return onePerStream(await listAllStreams(this.broker));
+    return listAllStreams(this.broker);
   }
 
   /** One stream's view from its owner, else from whichever node knows it. @throws STREAM_NOT_FOUND. */
@@ -175,12 +293,7 @@ export class Gateway {
       const data = ws.getUserData();
       if (data.phase === "closed" || (!lost.has(streamId) && data.owner !== nodeID)) continue;
       this.log.warn({ streamId, owner: nodeID }, "stream owner left; asking the broadcaster to reconnect");
-      data.phase = "closed";
-      const spec = ERROR_CATALOGUE.OWNER_LOST;
-      ws.cork(() => {
-        ws.send(JSON.stringify({ type: "error", code: "OWNER_LOST", message: spec.text }), false);
-        ws.end(spec.close, "OWNER_LOST");
-      });
+      this.closeBroadcaster(ws, "OWNER_LOST");
     }
     for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
   }
@@ -197,6 +310,7 @@ export class Gateway {
 
   /** Periodic: re-report every stream's listener count to its owner; save all sessions for failover. */
   private sync(): void {
+    this.forgetIdleStreams();
     for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
     const records: SessionRecord[] = [];
     for (const ws of this.sessions.values()) {
@@ -207,24 +321,28 @@ export class Gateway {
   }
 
   /** A stream event arrived: cache it and tell local listeners and the broadcaster. */
-  onStreamEvent(kind: "status" | "metadata" | "stop", info: StreamInfo & { code?: string; sessionId?: string }): void {
+  onStreamEvent(kind: "start" | "status" | "metadata" | "stop", info: StreamInfo & { code?: string; sessionId?: string }): void {
     this.streamInfo.set(info.streamId, info);
+    this.streamSeenAt.set(info.streamId, Date.now());
     this.placement.learn(info);
+    if (kind === "start" || kind === "stop") this.icecast.onStreamEvent(kind, info);
+    // an HTTP listener waits through a source's reconnection (offline), not past the broadcast's end
+    if (kind === "stop" && info.state === "ended") this.httpListeners.closeStream(info.streamId);
+    if (kind === "start") {
+      // a broadcaster that resumed elsewhere took the stream over: this one must stop feeding it
+      const old = this.broadcasters.get(info.streamId);
+      if (old && old.getUserData().sessionId !== info.sessionId) this.closeBroadcaster(old, "BROADCASTER_REPLACED");
+      if (this.fanout.listeners(info.streamId) > 0) this.reportListeners(info.streamId);
+      return;
+    }
     if (kind === "metadata") {
       this.fanout.publishText(info.streamId, JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }));
       return;
     }
     const broadcaster = this.broadcasters.get(info.streamId);
     if (kind === "stop") {
-      const data = broadcaster?.getUserData();
-      if (broadcaster && data && info.code && data.phase !== "closed" && data.sessionId === info.sessionId) {
-        const code = info.code as ErrorCode;
-        const spec = ERROR_CATALOGUE[code] ?? ERROR_CATALOGUE.INTERNAL;
-        data.phase = "closed";
-        broadcaster.cork(() => {
-          broadcaster.send(JSON.stringify({ type: "error", code, message: spec.text }), false);
-          broadcaster.end(spec.close, code);
-        });
+      if (broadcaster && info.code && broadcaster.getUserData().sessionId === info.sessionId) {
+        this.closeBroadcaster(broadcaster, isErrorCode(info.code) ? info.code : "INTERNAL");
       }
       return;
     }
@@ -235,11 +353,24 @@ export class Gateway {
 
   /** A stream's clock mapping changed: keep it for new listeners and send it to the current ones. */
   onClockTick(streamId: string, tick: SyncTick): void {
+    this.streamSeenAt.set(streamId, Date.now());
     const ticks = (this.syncTicks.get(streamId) ?? []).filter((t) => t.validFrom < tick.validFrom);
     ticks.push(tick);
     while (ticks.length > 3) ticks.shift();
     this.syncTicks.set(streamId, ticks);
     this.fanout.publishText(streamId, JSON.stringify({ type: "sync.tick", streamId, ...tick }));
+  }
+
+  /** Drops what this gateway knows of streams idle for {@link FORGET_IDLE_MS} (not live, nobody here). */
+  private forgetIdleStreams(): void {
+    const before = Date.now() - FORGET_IDLE_MS;
+    for (const [streamId, seenAt] of this.streamSeenAt) {
+      if (seenAt > before || this.isLive(streamId) || this.fanout.listeners(streamId) > 0 || this.broadcasters.has(streamId)) continue;
+      this.streamSeenAt.delete(streamId);
+      this.streamInfo.delete(streamId);
+      this.syncTicks.delete(streamId);
+      this.placement.forget(streamId);
+    }
   }
 
   /** Tells the stream actor this node's listener count of `streamId` (debounced). */
@@ -250,8 +381,17 @@ export class Gateway {
       setTimeout(() => {
         this.reportTimers.delete(streamId);
         const count = this.fanout.listeners(streamId);
-        this.callOwner(streamId, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count }).catch((err: unknown) =>
-          this.log.warn({ err, streamId }, "listener count report failed"),
+        const passthrough = this.httpListeners.passthroughCount(streamId);
+        this.callOwner(streamId, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count, passthrough }).then(
+          (info) => {
+            if (info && !this.streamInfo.has(streamId)) {
+              this.streamInfo.set(streamId, info);
+              this.streamSeenAt.set(streamId, Date.now());
+            }
+          },
+          (err: unknown) => {
+            if (errorCodeOf(err) !== "NO_WORKER") this.log.warn({ err, streamId }, "listener count report failed");
+          },
         );
       }, REPORT_DEBOUNCE_MS),
     );

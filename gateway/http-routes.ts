@@ -1,16 +1,30 @@
 /**
- * HTTP routes: GET /health (liveness), GET /ready (503 until the node serves), GET /api/streams,
- * GET /api/streams/:id (404 JSON for unknown), GET /metrics (Prometheus text). uWS rules: copy what
- * is needed from `req` before any await, register onAborted, cork the write after the await.
+ * HTTP routes, each for GET and HEAD: /health (liveness), /ready (503 until the node serves),
+ * /api/streams, /api/streams/:id (404 JSON for unknown), /metrics (Prometheus text); admin:
+ * DELETE /api/streams/:id (end the broadcast), POST /api/revocations (revoke a token); 426 for a
+ * plain request to a WebSocket endpoint; 404 JSON for anything else. /api/* counts against the
+ * `httpApi` limit per IP (429 with Retry-After); its reads need a listen token with
+ * LISTEN_AUTH=token, its writes an admin token; /metrics needs METRICS_TOKEN when set. uWS rules:
+ * copy what is needed from `req` before any await, register onAborted, cork the write after the await.
  */
+import { timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import { limitError, retryAfterOf } from "../actors/auth/access";
+import { allows } from "../actors/auth/scopes";
+import type { VerifiedToken } from "../actors/auth/tokens";
 import { liveNodes } from "../actors/cluster/members";
 import { ERROR_CATALOGUE, VezaError, errorCodeOf } from "../actors/errors";
+import { call } from "../actors/contract";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
+import { bearerToken } from "./auth";
 import type { Gateway } from "./gateway";
-import type { HttpResponse } from "./uws";
+import { remoteIp, type HttpRequest, type HttpResponse, type TemplatedApp } from "./uws";
 
-/** Runs `produce` and answers with its JSON, or with the catalogue status of its error. */
-function respond(res: HttpResponse, produce: () => Promise<{ status?: number; body: unknown; type?: string }>): void {
+/**
+ * Runs `produce` and answers with its JSON, or with the catalogue status of its error. For a HEAD
+ * request the same status and headers go out with no body (RFC 9110 §9.3.2).
+ */
+function respond(res: HttpResponse, produce: () => Promise<{ status?: number; body: unknown; type?: string }>, head = false): void {
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
@@ -21,44 +35,170 @@ function respond(res: HttpResponse, produce: () => Promise<{ status?: number; bo
       (err: unknown) => {
         const code = errorCodeOf(err);
         const message = err instanceof Error ? err.message : ERROR_CATALOGUE[code].text;
-        return { status: ERROR_CATALOGUE[code].status, body: JSON.stringify({ error: code, message }), type: "application/json" };
+        const headers: Record<string, string> = {};
+        // RFC 6750 §3: a 401 names the scheme; RFC 6585 §4: a 429 may say when to come back
+        if (ERROR_CATALOGUE[code].status === 401) headers["www-authenticate"] = `Bearer realm="veza-stream", error="invalid_token"`;
+        if (code === "RATE_LIMITED") headers["retry-after"] = String(retryAfterOf(err));
+        return { status: ERROR_CATALOGUE[code].status, body: JSON.stringify({ error: code, message }), type: "application/json", headers };
       },
     )
-    .then(({ status, body, type }) => {
+    .then(({ status, body, type, headers }: { status: number; body: string; type: string; headers?: Record<string, string> }) => {
       if (aborted) return;
       res.cork(() => {
-        res.writeStatus(String(status)).writeHeader("content-type", type).writeHeader("cache-control", "no-store").end(body);
+        res.writeStatus(String(status)).writeHeader("content-type", type).writeHeader("cache-control", "no-store");
+        for (const [k, v] of Object.entries(headers ?? {})) res.writeHeader(k, v);
+        // endWithoutBody(length) leaves uWS expecting the body: the next request on the connection
+        // is dropped; the header written by hand and endWithoutBody() keep keep-alive working
+        if (head) res.writeHeader("content-length", String(Buffer.byteLength(body))).endWithoutBody();
+        else res.end(body);
       });
     });
 }
 
+type Route = (res: HttpResponse, req: HttpRequest, head: boolean) => void;
+
+/** Registers `route` for GET and HEAD of `pattern`. */
+function getAndHead(app: TemplatedApp, pattern: string, route: Route): void {
+  app.get(pattern, (res, req) => route(res, req, false));
+  app.head(pattern, (res, req) => route(res, req, true));
+}
+
 export function registerHttpRoutes(gw: Gateway): void {
   const { app } = gw;
-  app.get("/health", (res) =>
+  getAndHead(app, "/health", (res, _req, head) =>
     respond(res, async () => {
       const nodes = liveNodes(gw.broker).map((n) => n.id).sort();
       return { body: { status: "ok", nodeID: gw.broker.nodeID, uptimeS: Math.round(process.uptime()), nodes, workers: gw.placement.workers() } };
-    }),
+    }, head),
   );
-  app.get("/ready", (res) =>
+  getAndHead(app, "/ready", (res, _req, head) =>
     respond(res, async () => {
       const ready = gw.ready && gw.broker.started;
-      return { status: ready ? 200 : 503, body: { ready, nodeID: gw.broker.nodeID } };
-    }),
+      return { status: ready ? 200 : 503, body: { ready, nodeID: gw.broker.nodeID, ...(gw.draining ? { draining: true } : {}) } };
+    }, head),
   );
-  app.get("/api/streams", (res) => respond(res, async () => ({ body: await gw.listStreams() })));
-  app.get("/api/streams/:id", (res, req) => {
-    const streamId = req.getParameter(0) ?? "";
+  getAndHead(app, "/api/streams", (res, req, head) => {
+    const a = apiRequest(res, req);
     respond(res, async () => {
-      if (!STREAM_ID_PATTERN.test(streamId)) throw new VezaError("BAD_STREAM_ID");
-      return { body: await gw.getStream(streamId) };
+      const grant = await apiAccess(gw, a, "listen");
+      const streams = await gw.listStreams();
+      // with LISTEN_AUTH=token the list holds only the streams the token may listen to
+      return { body: grant ? streams.filter((s) => allows(grant.scopes, "listen", s.streamId)) : streams };
+    }, head);
+  });
+  getAndHead(app, "/api/streams/:id", (res, req, head) => {
+    const a = apiRequest(res, req);
+    respond(res, async () => {
+      if (!STREAM_ID_PATTERN.test(a.param)) throw new VezaError("BAD_STREAM_ID");
+      await apiAccess(gw, a, "listen", a.param);
+      return { body: await gw.getStream(a.param) };
+    }, head);
+  });
+  app.del("/api/streams/:id", (res, req) => {
+    const a = apiRequest(res, req);
+    respond(res, async () => {
+      if (!STREAM_ID_PATTERN.test(a.param)) throw new VezaError("BAD_STREAM_ID");
+      const grant = await apiAccess(gw, a, "admin", a.param);
+      const live = (await gw.listStreams()).find((s) => s.streamId === a.param && s.state === "live");
+      if (!live) throw new VezaError("STREAM_NOT_FOUND", `stream ${a.param} is not live`);
+      // the owner checks the token again (requireAdmin): the one admin check of stream.end
+      const info = await call(gw.broker, "stream.end", { streamId: a.param }, { nodeID: live.owner, meta: { token: a.token } });
+      gw.access.auditEvent("stream.end.request", { streamId: a.param, sub: grant?.sub, ip: a.ip, via: "http" });
+      return { body: info };
     });
   });
-  app.get("/metrics", (res) => respond(res, async () => ({ body: await gw.metrics.registry.metrics(), type: gw.metrics.registry.contentType })));
+  app.post("/api/revocations", (res, req) => {
+    const a = apiRequest(res, req);
+    const body = readJson(res, MAX_API_BODY_BYTES); // uWS: onData in the handler's own tick
+    body.catch(() => undefined); // awaited below, after the access check
+    respond(res, async () => {
+      const grant = await apiAccess(gw, a, "admin");
+      const parsed = Revocation.safeParse(await body);
+      if (!parsed.success) throw new VezaError("BAD_REQUEST", `expected {"jti": "<token id>", "exp": <s since the epoch>}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+      await gw.access.verifier.revoke(parsed.data.jti, parsed.data.exp);
+      gw.access.auditEvent("token.revoke", { jti: parsed.data.jti, exp: parsed.data.exp, sub: grant?.sub, ip: a.ip, via: "http" });
+      return { status: 201, body: { revoked: parsed.data.jti, until: parsed.data.exp } };
+    });
+  });
+  getAndHead(app, "/metrics", (res, req, head) => {
+    const given = bearerToken(req.getHeader("authorization")) ?? "";
+    respond(res, async () => {
+      const want = gw.config.metricsToken?.reveal()[0];
+      if (want !== undefined && !sameSecret(given, want)) throw new VezaError("UNAUTHORIZED", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>", { reason: given ? "signature" : "missing" });
+      return { body: await gw.metrics.registry.metrics(), type: gw.metrics.registry.contentType };
+    }, head);
+  });
+  // a request to a WebSocket endpoint that uWS did not upgrade (no Sec-WebSocket-Key, or no Upgrade header)
+  app.any("/ws/*", (res) => gw.rejectUpgrade(res, "UPGRADE_REQUIRED"));
   app.any("/*", (res, req) => {
     const url = req.getUrl();
+    const head = req.getMethod() === "head";
     respond(res, async () => {
       throw new VezaError("NOT_FOUND", `no route ${url}`);
+    }, head);
+  });
+}
+
+/** What an API handler needs from the request, copied out before any await. */
+interface ApiRequest {
+  ip: string;
+  token: string | undefined;
+  /** The first route parameter ("" when none). */
+  param: string;
+}
+
+function apiRequest(res: HttpResponse, req: HttpRequest): ApiRequest {
+  return { ip: remoteIp(res), token: bearerToken(req.getHeader("authorization")), param: req.getParameter(0) ?? "" };
+}
+
+/**
+ * The `httpApi` limit of the request's IP, then its token when `action` needs one (listen with
+ * LISTEN_AUTH=token, admin always). Returns the grant, or null when none was needed.
+ * @throws VezaError RATE_LIMITED, UNAUTHORIZED, TOKEN_EXPIRED, FORBIDDEN, AUTH_UNAVAILABLE.
+ */
+async function apiAccess(gw: Gateway, a: ApiRequest, action: "listen" | "admin", streamId?: string): Promise<VerifiedToken | null> {
+  const limit = await gw.access.limits.httpRequest(a.ip);
+  if (!limit.ok) throw limitError(limit);
+  // the list (no stream id) needs a token with some listen scope: it is filtered by the scopes
+  if (action === "listen" && streamId === undefined) {
+    if (!gw.access.needsToken("listen")) return null;
+    const grant = await gw.access.authenticate({ token: a.token, ip: a.ip, action, via: "http" });
+    if (!grant.scopes.some((s) => s.action === "listen" || s.action === "admin")) throw new VezaError("FORBIDDEN", `the token of ${grant.sub} has no listen scope`);
+    return grant;
+  }
+  return gw.access.authorize({ token: a.token, ip: a.ip, action, streamId, via: "http" });
+}
+
+/** Largest JSON body the API reads, bytes. */
+const MAX_API_BODY_BYTES = 4096;
+const Revocation = z.object({ jti: z.string().min(1).max(128), exp: z.number().int().positive() });
+
+/**
+ * Reads a request body of at most `max` bytes as JSON (uWS delivers it in chunks through onData,
+ * after which the buffer is reused: each chunk is copied).
+ * @throws VezaError MESSAGE_TOO_BIG past `max`; BAD_REQUEST when it is not JSON.
+ */
+function readJson(res: HttpResponse, max: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, last) => {
+      size += chunk.byteLength;
+      if (size > max) return reject(new VezaError("MESSAGE_TOO_BIG", `request bodies are at most ${max} bytes`));
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!last) return;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch {
+        reject(new VezaError("BAD_REQUEST", "the body is not JSON"));
+      }
     });
   });
+}
+
+/** Compares secrets in time independent of where they differ (a length difference shows, the secret's content does not). */
+function sameSecret(given: string, want: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -2,6 +2,7 @@
  * ws://HOST/ws/listen/:streamId — listener sockets. On open: a `hello` text message, the stream's
  * status (and metadata when known), then binary audio.data frames from the live edge on. A listener
  * that passes the backpressure limit is skipped by uWS, then cut by the gateway's sweep (1006).
+ * With `?batch=<ms>` (radio mode) its messages come in one write per period (gateway/fanout.ts).
  */
 import { randomUUID } from "node:crypto";
 import { TokenBucket } from "limiter";
@@ -10,20 +11,41 @@ import { clusterNowUs } from "../media/clock/cluster-time";
 import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../media/wire/constants";
 import { STREAM_ID_PATTERN, type HelloMessage } from "../media/wire/control";
 import type { SessionRecord } from "../actors/cluster/store";
+import type { ListenerSlot } from "../actors/auth/limits";
+import type { VerifiedToken } from "../actors/auth/tokens";
 import type { Gateway } from "./gateway";
-import { readUpgrade } from "./uws";
+import { z } from "zod";
+import { ERROR_CATALOGUE, errorCodeOf, type ErrorCode, type VezaError } from "../actors/errors";
+import { AuthRefreshMessage } from "../media/wire/control";
+import { admitUpgrade, TokenExpiry } from "./auth";
+import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
+import { listenTopic, parseBatchMs } from "./fanout";
 
 export interface ListenerData {
   kind: "listener";
+  /** The client's address. */
+  ip: string;
+  /** Counted in the gateway's waiting listeners of this IP (joined a stream that was not live). */
+  waiting: boolean;
   session: ListenerSession | null;
   /** Session to resume, loaded from the cluster store during the upgrade. */
   resume: SessionRecord | null;
   streamId: string;
+  /** Radio mode: the batch period asked for with `?batch=` (ms, a multiple of 20), 0 for none. */
+  batchMs: number;
   closed: boolean;
   /** Set by the gateway's backpressure sweep before it closes the socket. */
   slow: boolean;
   /** Text messages (clock pings) this listener may still send now; see {@link PING_RATE}. */
   pings: TokenBucket;
+  /** With LISTEN_AUTH=token: what the listener's token allows, its `sub` and `exp`. */
+  grant: VerifiedToken | null;
+  /** An auth refusal decided at the upgrade, sent and closed with as soon as the socket opens. */
+  refusal: VezaError | null;
+  /** The token's expiry timers (LISTEN_AUTH=token). */
+  expiry: TokenExpiry | null;
+  /** This listener's place in the per-IP and per-stream listener quotas, released on close. */
+  slot: ListenerSlot | null;
 }
 
 /**
@@ -40,10 +62,36 @@ function pingBucket(): TokenBucket {
   return bucket;
 }
 
+/**
+ * Largest message a listener may send (clock pings are under 100 bytes); a larger one is refused
+ * with MESSAGE_TOO_BIG and close 1009. Past {@link LISTEN_TRANSPORT_MAX_BYTES} uWS cuts the connection.
+ */
+export const LISTEN_MAX_MESSAGE_BYTES = 4 * 1024;
+export const LISTEN_TRANSPORT_MAX_BYTES = 64 * 1024;
+
+/** Listener → server: the one message a listener sends. `t0` must be a finite number (JSON has no Infinity). */
+const ClockPing = z.object({ type: z.literal("clock.ping"), id: z.number().finite().optional(), t0: z.number().finite() });
+
 export function registerListenRoute(gw: Gateway): void {
   const { app, config } = gw;
+
+  /** auth.refresh (LISTEN_AUTH=token): a token of the same sub with listen on this stream renews the session. */
+  const onRefresh = async (ws: WebSocket<ListenerData>, token: string): Promise<void> => {
+    const data = ws.getUserData();
+    if (!data.grant) return; // LISTEN_AUTH=none: nothing expires
+    try {
+      data.grant = await gw.access.refresh(data.grant, { token, ip: data.ip, action: "listen", streamId: data.streamId, via: "ws.listen" });
+      if (data.closed) return;
+      data.expiry?.renew(data.grant.exp);
+      ws.cork(() => ws.send(JSON.stringify({ type: "auth.refreshed", exp: data.grant!.exp }), false));
+    } catch (err) {
+      const code = errorCodeOf(err);
+      if (code !== "AUTH_UNAVAILABLE") gw.closeListener(ws, code, (err as Error).message);
+      else if (!data.closed) ws.cork(() => ws.send(JSON.stringify({ type: "error", code, message: (err as Error).message }), false));
+    }
+  };
   app.ws<ListenerData>("/ws/listen/:streamId", {
-    maxPayloadLength: 4 * 1024,
+    maxPayloadLength: LISTEN_TRANSPORT_MAX_BYTES,
     maxBackpressure: config.maxBackpressureBytes,
     // uWS skips a socket over the limit; the gateway's sweep then cuts it and counts it (uWS's own
     // closeOnBackpressureLimit reports 1006 in `close`, indistinguishable from a vanished client)
@@ -51,33 +99,75 @@ export function registerListenRoute(gw: Gateway): void {
     idleTimeout: 60,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const { streamId, key, protocol, extensions, query } = readUpgrade(req);
+      const u = readUpgrade(res, req);
+      const { streamId, key, protocol, extensions, query, ip } = u;
       const resumeId = query.get("session");
+      if (!isValidHandshake(u)) {
+        gw.rejectUpgrade(res, "UPGRADE_REQUIRED");
+        return;
+      }
       if (!STREAM_ID_PATTERN.test(streamId)) {
         gw.rejectUpgrade(res, "BAD_STREAM_ID");
+        return;
+      }
+      let batchMs: number;
+      try {
+        batchMs = parseBatchMs(query.get("batch"));
+      } catch (err) {
+        gw.rejectUpgrade(res, "BAD_REQUEST", (err as Error).message);
+        return;
+      }
+      if (gw.draining) {
+        gw.rejectUpgrade(res, "NODE_DRAINING");
         return;
       }
       if (gw.listenerCount >= config.maxListeners) {
         gw.rejectUpgrade(res, "NODE_SHUTTING_DOWN", "this gateway is full");
         return;
       }
-      const data: ListenerData = { kind: "listener", session: null, resume: null, streamId, closed: false, slow: false, pings: pingBucket() };
-      if (!resumeId || resumeId.length > 64) {
-        res.upgrade(data, key, protocol, extensions, context);
+      const waiting = !gw.isLive(streamId);
+      // a waiting listener costs a socket and no stream state; MAX_WAITING_PER_IP bounds the sockets
+      if (waiting && (gw.waitingByIp.get(ip) ?? 0) >= config.maxWaitingPerIp) {
+        gw.rejectUpgrade(res, "RATE_LIMITED", `at most ${config.maxWaitingPerIp} listeners per address may wait for streams that are not live`);
         return;
       }
       let aborted = false;
       res.onAborted(() => (aborted = true));
-      void gw.loadSession(resumeId).then((record) => {
-        if (aborted) return;
-        if (record && record.streamId === streamId) data.resume = record;
+      void (async () => {
+        const admission = await admitUpgrade(gw, res, u, "listen", () => aborted);
+        if (!admission || aborted) return;
+        const data: ListenerData = {
+          kind: "listener", ip, waiting, session: null, resume: null, streamId, batchMs, closed: false, slow: false, pings: pingBucket(),
+          grant: admission.grant, refusal: admission.refusal, expiry: null, slot: null,
+        };
+        if (!data.refusal) {
+          const slot = await gw.access.limits.openListener(ip, streamId);
+          if (!slot.ok) {
+            if (!aborted) gw.rejectUpgrade(res, "RATE_LIMITED", `listener quota ${slot.limit} reached`, slot.retryAfterS);
+            return;
+          }
+          data.slot = slot;
+          if (resumeId && resumeId.length <= 64) {
+            const record = await gw.loadSession(resumeId);
+            if (record && record.streamId === streamId) data.resume = record;
+          }
+        }
+        if (aborted) return void data.slot?.release();
         res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-      });
+      })();
     },
     open: (ws) => {
       const data = ws.getUserData();
+      if (data.refusal) return gw.closeListener(ws, errorCodeOf(data.refusal), data.refusal.message);
+      if (data.grant) {
+        data.expiry = new TokenExpiry((text) => !data.closed && ws.cork(() => ws.send(text, false)), () => gw.closeListener(ws, "TOKEN_EXPIRED", `the token of ${data.grant?.sub} expired; send auth.refresh before it does (docs/protocol.md)`));
+        data.expiry.renew(data.grant.exp);
+      }
+      if (data.waiting) gw.waitingByIp.set(data.ip, (gw.waitingByIp.get(data.ip) ?? 0) + 1);
       const carried = data.resume;
-      const session = new ListenerSession(carried?.sessionId ?? randomUUID(), data.streamId, carried?.connectedAt ?? Date.now(), gw.fanout.framesPublished(data.streamId), carried ?? undefined);
+      // joined before the session counts its frames: a batched listener's join publishes what its batch held
+      gw.fanout.join(data.streamId, data.batchMs);
+      const session = new ListenerSession(carried?.sessionId ?? randomUUID(), data.streamId, carried?.connectedAt ?? Date.now(), gw.fanout.framesPublished(data.streamId, data.batchMs), carried ?? undefined);
       data.session = session;
       gw.sessions.set(session.sessionId, ws);
       const hello: HelloMessage = {
@@ -102,36 +192,56 @@ export function registerListenRoute(gw: Gateway): void {
           ws.send(JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }), false);
         }
       });
-      ws.subscribe(`s/${data.streamId}`);
-      gw.fanout.join(data.streamId);
+      ws.subscribe(listenTopic(data.streamId, data.batchMs));
       gw.listenerCount++;
       gw.reportListeners(data.streamId);
     },
     message: (ws, message, isBinary) => {
       // clock.ping → clock.pong (NTP-style, RFC 5905 §8): t1 as early as possible, t2 just before sending
       const t1 = clusterNowUs();
-      if (isBinary || message.byteLength > 256 || !ws.getUserData().pings.tryRemoveTokens(1)) return;
-      let ping: { type?: unknown; id?: unknown; t0?: unknown };
+      if (message.byteLength > LISTEN_MAX_MESSAGE_BYTES) {
+        const spec = ERROR_CATALOGUE.MESSAGE_TOO_BIG;
+        ws.cork(() => {
+          ws.send(JSON.stringify({ type: "error", code: "MESSAGE_TOO_BIG", message: `listener messages are at most ${LISTEN_MAX_MESSAGE_BYTES} bytes` }), false);
+          ws.end(spec.close, "MESSAGE_TOO_BIG");
+        });
+        return;
+      }
+      if (isBinary || !ws.getUserData().pings.tryRemoveTokens(1)) return;
+      let json: unknown;
       try {
-        ping = JSON.parse(Buffer.from(message).toString("utf8")) as typeof ping;
+        json = JSON.parse(Buffer.from(message).toString("utf8"));
       } catch {
         return; // listeners' bad input is ignored, never fatal
       }
-      if (ping.type !== "clock.ping" || typeof ping.t0 !== "number") return;
-      const id = typeof ping.id === "number" ? ping.id : 0;
-      ws.send(`{"type":"clock.pong","id":${id},"t0":${ping.t0},"t1":${t1},"t2":${clusterNowUs()}}`, false);
+      const ping = ClockPing.safeParse(json);
+      if (!ping.success) {
+        const refresh = AuthRefreshMessage.safeParse(json);
+        if (refresh.success) void onRefresh(ws, refresh.data.token);
+        return;
+      }
+      const { id = 0, t0 } = ping.data;
+      ws.send(`{"type":"clock.pong","id":${id},"t0":${t0},"t1":${t1},"t2":${clusterNowUs()}}`, false);
     },
     close: (ws, code) => {
       const data = ws.getUserData();
       data.closed = true;
+      data.expiry?.stop();
+      void data.slot?.release();
+      if (data.refusal) return;
+      if (data.waiting) {
+        const left = (gw.waitingByIp.get(data.ip) ?? 1) - 1;
+        if (left > 0) gw.waitingByIp.set(data.ip, left);
+        else gw.waitingByIp.delete(data.ip);
+      }
       const session = data.session;
       if (!session) return;
-      const published = gw.fanout.framesPublished(data.streamId);
+      const published = gw.fanout.framesPublished(data.streamId, data.batchMs);
       if (data.slow) session.framesDropped++;
       session.end(published);
       gw.sessions.delete(session.sessionId);
       gw.saveSession(session.record(published));
-      gw.fanout.leave(data.streamId);
+      gw.fanout.leave(data.streamId, data.batchMs);
       gw.listenerCount--;
       gw.reportListeners(data.streamId);
       gw.log.debug({ ...session.stats(published), code }, "listener left");

@@ -4,17 +4,20 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import type { EventPayloads } from "../actors/contract";
+import { requireAdmin } from "../actors/auth/service";
 import { VezaError } from "../actors/errors";
 import type { NodeContext } from "../actors/node-context";
 import { Gateway } from "./gateway";
 
-export function gatewayService(node: NodeContext, onListening: (port: number) => void): ServiceSchema {
+/** @param onListening called once the gateway listens, with its port and the gateway (for {@link Gateway.drain}). */
+export function gatewayService(node: NodeContext, onListening: (port: number, gateway: Gateway) => void): ServiceSchema {
   let gw: Gateway | null = null;
   return {
     name: "gateway",
     actions: {
-      /** Listener sessions on this gateway, optionally of one stream. */
-      listeners(ctx: Context<{ streamId?: string }>) {
+      /** Listener sessions on this gateway, optionally of one stream (admin). */
+      async listeners(ctx: Context<{ streamId?: string }>) {
+        await requireAdmin(node, ctx, ctx.params.streamId);
         if (!gw) return [];
         const out = [];
         for (const ws of gw.sessions.values()) {
@@ -33,15 +36,24 @@ export function gatewayService(node: NodeContext, onListening: (port: number) =>
           relays: [...node.relays.values()].map((r) => r.snapshot()),
         };
       },
-      /** Closes one listener session (1008 policy violation). */
-      kick(ctx: Context<{ sessionId: string }>) {
+      /** Closes one listener session (1008 policy violation; admin on its stream). */
+      async kick(ctx: Context<{ sessionId: string }>) {
         const ws = gw?.sessions.get(ctx.params.sessionId);
-        if (!ws) throw new VezaError("STREAM_NOT_FOUND", `no session ${ctx.params.sessionId} on this gateway`);
+        if (!ws) {
+          await requireAdmin(node, ctx); // an unknown session tells nothing to a caller who is not admin
+          throw new VezaError("STREAM_NOT_FOUND", `no session ${ctx.params.sessionId} on this gateway`);
+        }
+        const admin = await requireAdmin(node, ctx, ws.getUserData().streamId);
+        if (ws.getUserData().closed) return { kicked: ctx.params.sessionId };
+        node.access.auditEvent("listener.kick", { sessionId: ctx.params.sessionId, streamId: ws.getUserData().streamId, sub: admin.sub, from: ctx.nodeID });
         ws.end(1008, "kicked");
         return { kicked: ctx.params.sessionId };
       },
     },
     events: {
+      "stream.start"(ctx: Context<EventPayloads["stream.start"]>) {
+        gw?.onStreamEvent("start", ctx.params);
+      },
       "stream.status"(ctx: Context<EventPayloads["stream.status"]>) {
         gw?.onStreamEvent("status", ctx.params);
       },
@@ -60,7 +72,7 @@ export function gatewayService(node: NodeContext, onListening: (port: number) =>
     },
     async started() {
       gw = new Gateway(this.broker, node);
-      onListening(await gw.listen());
+      onListening(await gw.listen(), gw);
     },
     stopped() {
       gw?.close();

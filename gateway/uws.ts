@@ -18,6 +18,16 @@ export function loadUws(): typeof UWS {
   return uWS;
 }
 
+/**
+ * Listens on `host:port` with uWS listen options (missing from the package's typings): with
+ * `exclusive` the port is not shared (LIBUS_LISTEN_EXCLUSIVE_PORT: without it uWS sets
+ * SO_REUSEPORT and a second process on the same port starts silently).
+ */
+export function listenOn(app: UWS.TemplatedApp, host: string, port: number, exclusive: boolean, cb: (token: UWS.us_listen_socket | false) => void): void {
+  const flags = exclusive ? (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT : 0;
+  (app.listen as unknown as (h: string, p: number, o: number, c: typeof cb) => void).call(app, host, port, flags, cb);
+}
+
 /** What an upgrade handler needs from the request, copied out before any await (uWS invalidates `req`). */
 export interface UpgradeRequest {
   /** The `:streamId` route parameter. */
@@ -25,17 +35,39 @@ export interface UpgradeRequest {
   key: string;
   protocol: string;
   extensions: string;
+  /** The Authorization header ("" when absent): `Bearer <token>`. */
+  authorization: string;
+  /** `Sec-WebSocket-Version`; RFC 6455 §4.1 requires "13". */
+  version: string;
   query: URLSearchParams;
+  /** The client's address as text (IPv4, or IPv6 in full form). */
+  ip: string;
 }
 
-export function readUpgrade(req: UWS.HttpRequest): UpgradeRequest {
+export function readUpgrade(res: UWS.HttpResponse, req: UWS.HttpRequest): UpgradeRequest {
   return {
     streamId: req.getParameter(0) ?? "",
     key: req.getHeader("sec-websocket-key"),
     protocol: req.getHeader("sec-websocket-protocol"),
     extensions: req.getHeader("sec-websocket-extensions"),
+    version: req.getHeader("sec-websocket-version"),
+    authorization: req.getHeader("authorization"),
     query: new URLSearchParams(req.getQuery() ?? ""),
+    ip: remoteIp(res),
   };
+}
+
+/** The client's address of a request or socket, as text. */
+export function remoteIp(res: { getRemoteAddressAsText(): ArrayBuffer }): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString();
+}
+
+/**
+ * Whether an upgrade follows RFC 6455 §4.2.1: version 13 and a Sec-WebSocket-Key that is the
+ * base64 of 16 bytes. uWS checks neither (it answers 101 to version 8).
+ */
+export function isValidHandshake(u: UpgradeRequest): boolean {
+  return u.version === "13" && /^[A-Za-z0-9+/]{22}==$/.test(u.key);
 }
 
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from "@trufflesuite/uws-js-unofficial";

@@ -31,14 +31,17 @@ export function nodesRunning(broker: ServiceBroker, name: string): string[] {
     .sort();
 }
 
-/** `stream.list` of every node running the stream service, concatenated (a node that fails counts as none), sorted by stream id. */
+/**
+ * Every stream of the cluster, once each: `stream.list` of every node running the stream service
+ * (a node that fails counts as none), merged by {@link onePerStream}, sorted by stream id.
+ */
 export async function listAllStreams(broker: ServiceBroker): Promise<StreamInfo[]> {
   const lists = await Promise.all(nodesRunning(broker, "stream").map((nodeID) => call(broker, "stream.list", {}, { nodeID }).catch(() => [] as StreamInfo[])));
-  return lists.flat().sort((a, b) => a.streamId.localeCompare(b.streamId));
+  return onePerStream(lists.flat()).sort((a, b) => a.streamId.localeCompare(b.streamId));
 }
 
 /** One entry per stream id, the live one where a former owner still holds an offline copy. */
-export function onePerStream(streams: StreamInfo[]): StreamInfo[] {
+function onePerStream(streams: StreamInfo[]): StreamInfo[] {
   const byId = new Map<string, StreamInfo>();
   for (const info of streams) {
     const seen = byId.get(info.streamId);

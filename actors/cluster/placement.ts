@@ -71,6 +71,16 @@ export class Placement {
     if (info.owner) this.known.set(info.streamId, info.owner);
   }
 
+  /** Forgets `streamId`'s owner (a stream gone idle: its calls go by rendezvous again). */
+  forget(streamId: string): void {
+    this.known.delete(streamId);
+  }
+
+  /** Streams whose owner is known here. */
+  get size(): number {
+    return this.known.size;
+  }
+
   /** Forgets every owner that was `nodeID`; returns the streams it owned. */
   forgetNode(nodeID: string): string[] {
     const lost: string[] = [];

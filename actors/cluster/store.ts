@@ -37,12 +37,25 @@ export interface ClusterStore {
 }
 
 
-/** One node: everything in process memory, expiry checked on read. */
+/** How often, at most, a memory store drops its expired entries (ms). */
+const SWEEP_EVERY_MS = 10_000;
+
+/**
+ * One node: everything in process memory, expiry checked on read, and expired entries dropped
+ * every {@link SWEEP_EVERY_MS} on write (a session nobody resumes is never read again: without the
+ * sweep every listener that ever left stayed in memory, found by bench/fuzz).
+ */
 export class MemoryStore implements ClusterStore {
   readonly kind = "memory";
   private readonly ownerKey = (streamId: string) => `owner:${streamId}`;
   private readonly sessionKey = (sessionId: string) => `session:${sessionId}`;
   private readonly values = new Map<string, { value: string; expiresAt: number }>();
+  private sweptAt = Date.now();
+
+  /** Entries held, expired or not (tests). */
+  get size(): number {
+    return this.values.size;
+  }
 
   private get(key: string): string | null {
     const v = this.values.get(key);
@@ -55,7 +68,11 @@ export class MemoryStore implements ClusterStore {
   }
 
   private set(key: string, value: string, ttlMs: number): void {
-    this.values.set(key, { value, expiresAt: Date.now() + ttlMs });
+    const now = Date.now();
+    this.values.set(key, { value, expiresAt: now + ttlMs });
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    for (const [k, v] of this.values) if (v.expiresAt <= now) this.values.delete(k);
   }
 
   async claimOwner(streamId: string, nodeID: string, isAlive: (id: string) => boolean, ttlMs: number): Promise<string> {

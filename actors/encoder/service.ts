@@ -2,12 +2,23 @@
  * The encoder actor: one {@link StreamEncoder} (one ffmpeg) per stream whose broadcaster sends a
  * container format. Opened by the stream actor on the same node; reports restarts and failures as
  * events so the stream actor can mark a discontinuity or take the stream off air.
+ *
+ * `encoder.pause` stops a stream's ffmpeg while no listener needs Opus, `encoder.resume` starts it
+ * again (the stream actor decides, after ENCODER_IDLE_MS; see StreamEncoder.pause).
+ *
+ * `encoder.close` drains: it resolves only after ffmpeg has encoded all the input received before
+ * the call and the last frame was published on `encoded.<id>.0`, so the stream actor, which awaits
+ * it while the stream is still live, stamps the stream's tail too (at most 2000 ms, then ffmpeg is
+ * killed).
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { emitEvent, parseParams, type EncoderInfo } from "../contract";
 import { VezaError } from "../errors";
 import type { NodeContext } from "../node-context";
 import { StreamEncoder } from "./stream-encoder";
+
+/** Longest wait in `encoder.close` for ffmpeg to finish its input and write its last frame, ms. */
+const DRAIN_TIMEOUT_MS = 2000;
 
 export function encoderService(node: NodeContext): ServiceSchema {
   const encoders = new Map<string, { encoder: StreamEncoder; format: string }>();
@@ -20,14 +31,20 @@ export function encoderService(node: NodeContext): ServiceSchema {
       pid: entry?.encoder.pid ?? null,
       restarts: entry?.encoder.restarts ?? 0,
       framesOut: entry?.encoder.framesOut ?? 0,
+      paused: entry?.encoder.paused ?? false,
     };
   };
 
-  const close = async (streamId: string): Promise<boolean> => {
+  /**
+   * Ends a stream's encoder. `drain`: ffmpeg finishes its input and every frame it makes is
+   * published before this resolves (at most 2000 ms, then it is killed); else it is killed at once.
+   */
+  const close = async (streamId: string, drain: boolean): Promise<boolean> => {
     const entry = encoders.get(streamId);
     if (!entry) return false;
     encoders.delete(streamId);
-    await entry.encoder.stop();
+    if (drain) await entry.encoder.close(DRAIN_TIMEOUT_MS);
+    else await entry.encoder.stop();
     return true;
   };
 
@@ -36,7 +53,8 @@ export function encoderService(node: NodeContext): ServiceSchema {
     actions: {
       async open(ctx: Context) {
         const p = parseParams("encoder.open", ctx.params);
-        await close(p.streamId);
+        // a new broadcaster: the previous one's tail must not reach its stream
+        await close(p.streamId, false);
         const log = node.log.child({ streamId: p.streamId, actor: "encoder" });
         const encoder = new StreamEncoder({
           ...p,
@@ -62,14 +80,29 @@ export function encoderService(node: NodeContext): ServiceSchema {
       },
       async close(ctx: Context) {
         const p = parseParams("encoder.close", ctx.params);
-        return { closed: await close(p.streamId) };
+        return { closed: await close(p.streamId, true) };
+      },
+      /** Stops the stream's ffmpeg while no listener needs Opus (the stream actor's call); see StreamEncoder.pause. */
+      async pause(ctx: Context) {
+        const p = parseParams("encoder.pause", ctx.params);
+        const encoder = encoders.get(p.streamId)?.encoder;
+        const changed = encoder ? await encoder.pause() : false;
+        if (changed) node.log.info({ streamId: p.streamId, actor: "encoder" }, "encoder paused: no listener needs Opus");
+        return { paused: encoder?.paused ?? false, changed };
+      },
+      resume(ctx: Context) {
+        const p = parseParams("encoder.resume", ctx.params);
+        const encoder = encoders.get(p.streamId)?.encoder;
+        const changed = encoder?.resume() ?? false;
+        if (changed) node.log.info({ streamId: p.streamId, actor: "encoder" }, "encoder resumed");
+        return { paused: encoder?.paused ?? false, changed };
       },
       list() {
         return [...encoders.keys()].map(info);
       },
     },
     async stopped() {
-      await Promise.all([...encoders.keys()].map(close));
+      await Promise.all([...encoders.keys()].map((id) => close(id, false)));
     },
   };
 }

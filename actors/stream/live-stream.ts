@@ -9,11 +9,14 @@ import { AudioFlag, writeAudioHeader } from "../../media/wire";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { IngestFormat, StreamInfo } from "../../media/wire/control";
 import { VezaError } from "../errors";
+import { RealTimePolicer, type PolicerOptions } from "./real-time-policer";
 
 /** Who is on air. */
 export interface Broadcaster {
   sessionId: string;
   nodeID: string;
+  /** The user of the broadcaster's token (its `sub`). */
+  sub: string;
   format: IngestFormat;
   channels: number;
   /** ms since the Unix epoch. */
@@ -34,6 +37,8 @@ export class LiveStream {
   format: IngestFormat | null = null;
   /** Listener count reported by each gateway node. */
   private readonly listenersByNode = new Map<string, number>();
+  /** Of those, listeners of the source's own bytes (MP3, AAC over HTTP): they need no Opus. */
+  private readonly passthroughByNode = new Map<string, number>();
   /** Next sequence number per rendition. */
   private readonly nextSeq = new Map<number, number>();
   /** Media time of the next frame, samples at 48 kHz since the stream was created. */
@@ -51,6 +56,8 @@ export class LiveStream {
   playoutDelayMs: number;
   /** Media time of the first frame after the last clock reset: a tick is due from there. */
   private resetAt: number | null = null;
+  /** Holds the broadcaster on air to real time; a new one per broadcaster. */
+  policer: RealTimePolicer;
   /** ms since epoch the stream last had a broadcaster or listeners; for garbage collection. */
   lastActiveAt = Date.now();
 
@@ -58,8 +65,10 @@ export class LiveStream {
     readonly streamId: string,
     readonly owner: string,
     playoutDelayMs: number,
+    private readonly pacing: PolicerOptions = {},
   ) {
     this.playoutDelayMs = playoutDelayMs;
+    this.policer = new RealTimePolicer(pacing);
   }
 
   /** Listeners on all gateways. */
@@ -71,14 +80,21 @@ export class LiveStream {
 
   /**
    * Puts `b` on air. A broadcaster reconnecting names its previous session in `resume` and takes
-   * it over (its old gateway may not be known dead yet).
-   * @throws VezaError BROADCASTER_EXISTS when another broadcaster is live.
+   * it over (its old gateway may not be known dead yet), if it is the same user (`sub`).
+   * @throws VezaError BROADCASTER_EXISTS when another broadcaster is live; FORBIDDEN when `resume`
+   *   names the session on air of another user.
    */
   start(b: Broadcaster, title?: string, metadata?: Record<string, string>, resume?: string): void {
-    const onAir = this.lifecycle.state === "live" ? this.lifecycle.broadcaster.sessionId : null;
+    const current = this.lifecycle.state === "live" ? this.lifecycle.broadcaster : null;
+    const onAir = current?.sessionId ?? null;
     if (onAir !== null && onAir !== b.sessionId && onAir !== resume) {
       throw new VezaError("BROADCASTER_EXISTS", `stream ${this.streamId} already has a broadcaster`, { streamId: this.streamId });
     }
+    if (current && onAir === resume && current.sub !== b.sub) {
+      throw new VezaError("FORBIDDEN", `only ${current.sub}, who is on air, may resume this session of stream ${this.streamId}`, { streamId: this.streamId, reason: "other_sub" });
+    }
+    // a takeover (resume) keeps its predecessor's policer: reconnecting must not refill the burst
+    if (onAir === null) this.policer = new RealTimePolicer(this.pacing);
     this.lifecycle = { state: "live", broadcaster: b };
     this.format = b.format;
     this.broadcastBytes = 0;
@@ -102,17 +118,27 @@ export class LiveStream {
     return this.lifecycle.state === "live" && this.lifecycle.broadcaster.sessionId === sessionId;
   }
 
-  /** Records a gateway's listener count; returns true when the total changed. */
-  setListeners(nodeID: string, count: number): boolean {
+  /** Listeners on all gateways that hear the stream's Opus (WebSocket, Ogg, transcoded MP3 or AAC): the encoder's reason to run. */
+  get opusListeners(): number {
+    let passthrough = 0;
+    for (const count of this.passthroughByNode.values()) passthrough += count;
+    return Math.max(0, this.listeners - passthrough);
+  }
+
+  /** Records a gateway's listener count, `passthrough` of them on the source's own bytes; returns true when the total changed. */
+  setListeners(nodeID: string, count: number, passthrough = 0): boolean {
     const before = this.listeners;
     if (count === 0) this.listenersByNode.delete(nodeID);
     else this.listenersByNode.set(nodeID, count);
+    if (passthrough === 0) this.passthroughByNode.delete(nodeID);
+    else this.passthroughByNode.set(nodeID, Math.min(passthrough, count));
     this.touch();
     return before !== this.listeners;
   }
 
   /** Forgets the listener counts of a gateway that left the cluster. */
   dropNode(nodeID: string): boolean {
+    this.passthroughByNode.delete(nodeID);
     return this.listenersByNode.delete(nodeID);
   }
 

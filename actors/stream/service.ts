@@ -11,8 +11,10 @@ import type { StreamInfo } from "../../media/wire/control";
 import { subjects } from "../../transports";
 import { isNodeAlive } from "../cluster/placement";
 import { call, emitEvent, parseParams, type EventPayloads } from "../contract";
+import { requireAdmin } from "../auth/service";
 import { VezaError } from "../errors";
 import type { NodeContext } from "../node-context";
+import { EncoderDemand } from "./encoder-demand";
 import { LiveStream } from "./live-stream";
 
 /** A stream with no broadcaster and no listeners is forgotten after this long (ms). */
@@ -27,9 +29,22 @@ export function streamService(node: NodeContext): ServiceSchema {
   /** Unsubscribe functions of each stream's audio input (ingest or encoded subject). */
   const inputs = new Map<string, () => void>();
   const statusTimers = new Map<string, NodeJS.Timeout>();
+  /** Streams whose encoder is draining before they go off air. */
+  const closing = new Set<string>();
   let gcTimer: NodeJS.Timeout | null = null;
   let leaseTimer: NodeJS.Timeout | null = null;
   let tickTimer: NodeJS.Timeout | null = null;
+  let broker: Context["broker"] | null = null;
+  const encoderCall = async (action: "encoder.pause" | "encoder.resume", streamId: string) => {
+    if (!broker) return { paused: false, changed: false };
+    return call(broker, action, { streamId }, { nodeID: broker.nodeID });
+  };
+  const demand = new EncoderDemand({
+    idleMs: node.config.encoderIdleMs,
+    pause: (id) => encoderCall("encoder.pause", id),
+    resume: (id) => encoderCall("encoder.resume", id),
+    onError: (err, streamId) => node.log.warn({ err, streamId }, "encoder pause/resume failed"),
+  });
 
   return {
     name: "stream",
@@ -42,13 +57,14 @@ export function streamService(node: NodeContext): ServiceSchema {
         const stream = getOrCreate(p.streamId, me);
         // throws BROADCASTER_EXISTS before anything of the broadcaster on air is touched
         stream.start(
-          { sessionId: p.broadcaster.sessionId, nodeID: p.broadcaster.nodeID, format: p.format, channels: p.channels ?? 2, startedAt: Date.now() },
+          { sessionId: p.broadcaster.sessionId, nodeID: p.broadcaster.nodeID, sub: p.broadcaster.sub, format: p.format, channels: p.channels ?? 2, startedAt: Date.now() },
           p.title,
           p.metadata,
           p.resume,
         );
         stream.playoutDelayMs = p.playoutDelayMs ?? node.config.playoutDelayMs;
         closeInput(p.streamId);
+        demand.reset(p.streamId);
         try {
           if (p.format === "opus") {
             inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(this.broker, stream, m)));
@@ -65,7 +81,7 @@ export function streamService(node: NodeContext): ServiceSchema {
         node.metrics.streamsLive.set(liveCount());
         const info = stream.info();
         node.log.info({ streamId: p.streamId, format: p.format, broadcaster: p.broadcaster.sessionId }, "stream live");
-        emitEvent(this.broker, "stream.start", info);
+        emitEvent(this.broker, "stream.start", { ...info, sessionId: p.broadcaster.sessionId });
         emitEvent(this.broker, "stream.status", info);
         return info;
       },
@@ -80,9 +96,13 @@ export function streamService(node: NodeContext): ServiceSchema {
 
       async end(ctx: Context) {
         const p = parseParams("stream.end", ctx.params);
+        const admin = await requireAdmin(node, ctx, p.streamId);
         const stream = streams.get(p.streamId);
         if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
-        if (stream.lifecycle.state === "live") await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "stop", "STREAM_ENDED");
+        if (stream.lifecycle.state === "live") {
+          node.access.auditEvent("stream.end", { streamId: p.streamId, sub: admin.sub, broadcaster: stream.lifecycle.broadcaster.sub, from: ctx.nodeID });
+          await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "stop", "STREAM_ENDED");
+        }
         return stream.info();
       },
 
@@ -111,13 +131,22 @@ export function streamService(node: NodeContext): ServiceSchema {
 
       listeners(ctx: Context) {
         const p = parseParams("stream.listeners", ctx.params);
-        const stream = getOrCreate(p.streamId, this.broker.nodeID);
-        if (stream.setListeners(p.nodeID, p.count)) scheduleStatus(this.broker, stream);
+        // listeners waiting for a stream no broadcaster created leave no state here; gateways
+        // re-report their counts every 2 s and at stream.start, so the count is known once it exists
+        const stream = streams.get(p.streamId);
+        if (!stream) return null;
+        if (stream.setListeners(p.nodeID, p.count, p.passthrough)) scheduleStatus(this.broker, stream);
+        demand.update(stream);
         return stream.info();
       },
     },
 
     events: {
+      /** Another node took a stream over (failover): forget this node's stale copy of it. */
+      "stream.start"(ctx: Context<EventPayloads["stream.start"]>) {
+        const own = streams.get(ctx.params.streamId);
+        if (own && ctx.params.owner !== this.broker.nodeID && own.lifecycle.state !== "live") streams.delete(ctx.params.streamId);
+      },
       "encoder.restarted"(ctx: Context<EventPayloads["encoder.restarted"]>) {
         streams.get(ctx.params.streamId)?.markDiscontinuity();
       },
@@ -140,10 +169,14 @@ export function streamService(node: NodeContext): ServiceSchema {
     },
 
     started() {
+      broker = this.broker;
       gcTimer = setInterval(() => {
         const now = Date.now();
         for (const [id, s] of streams) {
-          if (s.lifecycle.state !== "live" && s.listeners === 0 && now - s.lastActiveAt > IDLE_FORGET_MS) streams.delete(id);
+          if (s.lifecycle.state !== "live" && s.listeners === 0 && now - s.lastActiveAt > IDLE_FORGET_MS) {
+            streams.delete(id);
+            demand.forget(id);
+          }
         }
       }, 10_000);
       gcTimer.unref();
@@ -153,6 +186,7 @@ export function streamService(node: NodeContext): ServiceSchema {
         for (const s of streams.values()) {
           const tick = s.syncTick(true);
           if (tick) emitEvent(this.broker, "stream.clock", { streamId: s.streamId, tick });
+          demand.update(s);
         }
       }, 1000);
       tickTimer.unref();
@@ -169,7 +203,10 @@ export function streamService(node: NodeContext): ServiceSchema {
 
   function getOrCreate(streamId: string, owner: string): LiveStream {
     let stream = streams.get(streamId);
-    if (!stream) streams.set(streamId, (stream = new LiveStream(streamId, owner, node.config.playoutDelayMs)));
+    if (!stream) {
+      const pacing = { rate: node.config.maxIngestSpeed, burstMs: node.config.ingestBurstMs };
+      streams.set(streamId, (stream = new LiveStream(streamId, owner, node.config.playoutDelayMs, pacing)));
+    }
     return stream;
   }
 
@@ -197,6 +234,15 @@ export function streamService(node: NodeContext): ServiceSchema {
       node.metrics.framesDropped.inc({ reason: "bad_frame" });
       return;
     }
+    const verdict = stream.policer.admit(duration, performance.now());
+    if (verdict !== "pass") {
+      node.metrics.framesDropped.inc({ reason: "too_fast" });
+      if (verdict === "abuse" && stream.lifecycle.state === "live") {
+        node.log.warn({ streamId: stream.streamId, droppedMs: stream.policer.droppedSamples / 48 }, "broadcaster faster than real time; closing it");
+        void takeOffAir(broker, stream, stream.lifecycle.broadcaster.sessionId, "error", "BROADCASTER_TOO_FAST");
+      }
+      return;
+    }
     stream.stamp(message, 0, duration, arrivalUs);
     node.metrics.framesIn.inc();
     // after a clock reset the tick goes out before the frame it applies to
@@ -205,12 +251,28 @@ export function streamService(node: NodeContext): ServiceSchema {
     node.bus.publish(subjects.audio(stream.streamId, 0), message);
   }
 
+  /**
+   * Takes broadcaster `sessionId` off air. For a container format the encoder is closed first,
+   * while the stream is still live, so the frames ffmpeg flushes at the end (the input's last
+   * bytes) are still stamped and published; then the stream goes off air.
+   */
   async function takeOffAir(broker: Context["broker"], stream: LiveStream, sessionId: string, reason: "stop" | "disconnect" | "error", code?: string): Promise<void> {
     const format = stream.format;
+    if (!stream.isOnAir(sessionId) || closing.has(stream.streamId)) return;
+    if (format && format !== "opus") {
+      closing.add(stream.streamId);
+      try {
+        await call(broker, "encoder.close", { streamId: stream.streamId }, { nodeID: broker.nodeID });
+      } catch (err) {
+        node.log.warn({ err, streamId: stream.streamId }, "encoder close failed");
+      } finally {
+        closing.delete(stream.streamId);
+      }
+    }
     if (!stream.stop(sessionId, reason)) return;
     closeInput(stream.streamId);
+    demand.reset(stream.streamId);
     await node.store.releaseOwner(stream.streamId, broker.nodeID).catch((err: unknown) => node.log.warn({ err, streamId: stream.streamId }, "lease release failed"));
-    if (format && format !== "opus") await call(broker, "encoder.close", { streamId: stream.streamId }, { nodeID: broker.nodeID });
     node.metrics.streamsLive.set(liveCount());
     const info: StreamInfo = stream.info();
     node.log.info({ streamId: stream.streamId, reason, state: info.state }, "stream off air");

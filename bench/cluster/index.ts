@@ -9,6 +9,8 @@
  *   3. as a reference, the same listeners on one node without NATS (in-process media bus).
  * In a cluster the owner's own gateway also receives the stream through the NATS server, so (1)
  * compares one NATS hop in the same process with one to another process; (3) shows NATS itself.
+ * The nodes run on the test secret and rate limits (test/support/node-process.ts); the broadcaster
+ * publishes with a token signed with that secret.
  * Method and results: docs/benchmarks.md, section "Cluster".
  *
  *   npx tsx bench/cluster/index.ts --listeners 500 --seconds 20
@@ -16,10 +18,11 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Broadcaster } from "../fanout/broadcaster";
-import { LatencyHistogram, type LatencySummary } from "../fanout/histogram";
+import { LatencyHistogram, type LatencySummary } from "../histogram";
 import { encodeOpusLoop, packetKey } from "../fanout/opus-source";
 import { sampleTree } from "../fanout/proc-stats";
 import { RawWsClient } from "../fanout/ws-client";
+import { testToken } from "../../test/support/auth";
 import { startCluster } from "../../test/support/cluster";
 import { MEDIA, startNodeProcess, type NodeProcess } from "../../test/support/node-process";
 
@@ -45,7 +48,8 @@ async function phase(name: string, nodes: Named[], packets: Buffer[], layout: Ar
   let sent = 0;
   const streamId = `hop-${name}`;
   const clients: RawWsClient[] = [];
-  const { broadcaster } = await Broadcaster.connect(nodes[0]!.port, streamId, 5000);
+  const token = await testToken("publish", [streamId], { sub: "cluster-bench" });
+  const { broadcaster } = await Broadcaster.connect(nodes[0]!.port, streamId, token, 5000);
   for (const [i, { node, group }] of layout.entries()) {
     clients.push(
       new RawWsClient(node.port, `/ws/listen/${streamId}`, {

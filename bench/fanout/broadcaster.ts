@@ -18,11 +18,12 @@ export class Broadcaster {
   private constructor(private readonly client: RawWsClient) {}
 
   /**
-   * Connects to ws://127.0.0.1:port/ws/publish/<streamId>, sends stream.start and waits for
+   * Connects to ws://127.0.0.1:port/ws/publish/<streamId> with `token` (a publish token for the
+   * stream, docs/security.md) as `Authorization: Bearer`, sends stream.start and waits for
    * stream.started. Resolves with the reply text.
-   * @throws when the server refuses, closes, replies otherwise, or does not reply within timeoutMs.
+   * @throws when the server refuses (e.g. the token), closes, replies otherwise, or does not reply within timeoutMs.
    */
-  static connect(port: number, streamId: string, timeoutMs: number): Promise<{ broadcaster: Broadcaster; reply: string }> {
+  static connect(port: number, streamId: string, token: string, timeoutMs: number): Promise<{ broadcaster: Broadcaster; reply: string }> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const done = (err: Error | null, reply = "") => {
@@ -53,7 +54,7 @@ export class Broadcaster {
           else process.emitWarning(`broadcaster closed (${code}) ${reason}`);
         },
       };
-      const client = new RawWsClient(port, `/ws/publish/${streamId}`, handlers);
+      const client = new RawWsClient(port, `/ws/publish/${streamId}`, handlers, "127.0.0.1", { authorization: `Bearer ${token}` });
       const timeout = setTimeout(() => done(new Error(`broadcaster: no stream.started within ${timeoutMs} ms`)), timeoutMs);
     });
   }

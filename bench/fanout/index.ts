@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
+import { TEST_JWT_SECRET, TEST_RATE_LIMITS, testToken } from "../../test/support/auth";
 import { buildReferenceRelay, ROOT } from "./children";
 import { encodeOpusLoop } from "./opus-source";
 import { formatTable } from "./report";
@@ -24,7 +25,10 @@ const USAGE = `usage: tsx bench/fanout/index.ts [options]
   --batch B             listeners connected at a time (default 200)
   --target LIST         comma-separated: veza, reference (default veza,reference)
   --server-cmd CMD      command for the veza target, {port} is replaced
-                        (default: node bin/veza-stream start --port {port} --log-level warn)
+                        (default: node bin/veza-stream start --port {port} --log-level warn);
+                        it runs with JWT_SECRET set to the test secret (test/support/auth.ts),
+                        which signs the broadcaster's token, and RATE_LIMITS high enough for
+                        every listener to connect from 127.0.0.1
   --ready http|tcp      readiness probe of the veza target: GET /ready = 200, or TCP connect (default http)
   --pin                 server on CPU 0, load on CPU 1 (taskset)
   --media FILE          audio encoded to Opus for the stream (default /work/shared/media/awakening.ogg)
@@ -56,13 +60,20 @@ function positive(name: string, text: string | undefined, max: number): number {
   return n;
 }
 
+/**
+ * The veza target's environment: the key the broadcaster's token is signed with, and rate limits
+ * past the defaults (60 connections per 10 s and 200 listener sockets per address), since every
+ * listener of the bench comes from 127.0.0.1.
+ */
+const VEZA_ENV = { JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS };
+
 let relay: { file: string; nodePath: string } | undefined;
 
 function targets(list: string): TargetSpec[] {
   const names = list.split(",").map((s) => s.trim()).filter(Boolean);
   const specs = names.map((name): TargetSpec => {
     if (name === "veza") {
-      return { name: "veza-stream", command: values["server-cmd"] as string, ready: values.ready === "tcp" ? "tcp" : "http" };
+      return { name: "veza-stream", command: values["server-cmd"] as string, ready: values.ready === "tcp" ? "tcp" : "http", env: VEZA_ENV };
     }
     if (name === "reference") {
       relay ??= buildReferenceRelay();
@@ -80,6 +91,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const streamId = `bench${process.pid}`;
   const opts: RunOptions = {
     listeners: Math.floor(positive("listeners", values.listeners, 50_000)),
     seconds: positive("seconds", values.seconds, 600),
@@ -87,7 +99,9 @@ async function main(): Promise<void> {
     settleSec: positive("settle", values.settle, 120),
     baselineSec: 3,
     batch: Math.floor(positive("batch", values.batch, 5_000)),
-    streamId: `bench${process.pid}`,
+    streamId,
+    // a day: a fixed token that expired mid-run would take the broadcaster off air
+    token: await testToken("publish", [streamId], { sub: "fanout-bench", ttlS: 86_400 }),
     pin: values.pin ?? false,
     frameMs: 20,
   };

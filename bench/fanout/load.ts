@@ -8,7 +8,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Broadcaster } from "./broadcaster";
-import { LatencyHistogram } from "./histogram";
+import { LatencyHistogram } from "../histogram";
 import { packetKey } from "./opus-source";
 import type { FromLoad, LoadResult, ToLoad } from "./protocol";
 import { RawWsClient, type WsHandlers } from "./ws-client";
@@ -198,7 +198,7 @@ async function handle(msg: ToLoad): Promise<void> {
     case "init": {
       init = msg;
       const m = (measurement = new Measurement(msg.packets));
-      const { broadcaster: b, reply } = await Broadcaster.connect(msg.port, msg.streamId, 10_000);
+      const { broadcaster: b, reply } = await Broadcaster.connect(msg.port, msg.streamId, msg.token, 10_000);
       broadcaster = b;
       b.start(msg.packets, msg.frameMs, (i, at, late) => m.onSent(i, at, late));
       send({ type: "broadcasting", startedReply: reply });

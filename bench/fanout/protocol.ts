@@ -6,7 +6,7 @@
  * window-stop → result. Either side may send `fatal` / be killed; the load process exits when the
  * channel closes.
  */
-import type { LatencySummary } from "./histogram";
+import type { LatencySummary } from "../histogram";
 
 /** Orchestrator → load process. */
 export type ToLoad =
@@ -14,6 +14,8 @@ export type ToLoad =
       type: "init";
       port: number;
       streamId: string;
+      /** The broadcaster's publish token for the stream. */
+      token: string;
       listeners: number;
       /** Listeners connected at a time. */
       batch: number;

@@ -27,6 +27,8 @@ export interface RunOptions {
   baselineSec: number;
   batch: number;
   streamId: string;
+  /** The broadcaster's publish token for `streamId`, signed with the target's JWT_SECRET (the reference relay ignores it). */
+  token: string;
   pin: boolean;
   frameMs: number;
 }
@@ -134,7 +136,7 @@ export async function runTarget(spec: TargetSpec, opts: RunOptions, packets: Buf
     timeline = new RssTimeline(server.pid);
     load = startLoad(opts.pin ? 1 : null);
     const channel = new LoadChannel(load);
-    channel.send({ type: "init", port, streamId: opts.streamId, listeners: opts.listeners, batch: opts.batch, packets, frameMs: opts.frameMs });
+    channel.send({ type: "init", port, streamId: opts.streamId, token: opts.token, listeners: opts.listeners, batch: opts.batch, packets, frameMs: opts.frameMs });
     await channel.next("broadcasting", 30_000);
     timeline.mark("settle");
     await sleep(opts.settleSec * 1000);

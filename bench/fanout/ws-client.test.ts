@@ -6,7 +6,7 @@
 import { strict as assert } from "node:assert";
 import crypto from "node:crypto";
 import net from "node:net";
-import { LatencyHistogram } from "./histogram";
+import { LatencyHistogram } from "../histogram";
 import { RawWsClient } from "./ws-client";
 
 /** A server frame (FIN, unmasked) with 7-, 16- or 64-bit length. */
@@ -90,6 +90,23 @@ describe("bench RawWsClient", () => {
     assert.equal(sent[1], 0x80 | 2);
     assert.equal(sent[8], 0x88);
     assert.equal(sent[9], 0x80 | 2);
+  });
+
+  it("sends the given headers with the upgrade request (the broadcaster's Authorization: Bearer)", async () => {
+    let request = "";
+    const srv = net.createServer((s) =>
+      s.on("data", (d: Buffer) => {
+        request += d.toString("latin1");
+        if (request.includes("\r\n\r\n")) s.end("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+      }),
+    );
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => {
+      new RawWsClient(port, "/ws/publish/x", { open: () => {}, text: () => {}, binary: () => {}, closed: () => resolve() }, "127.0.0.1", { authorization: "Bearer a.b.c" });
+    });
+    srv.close();
+    assert.match(request, /^GET \/ws\/publish\/x HTTP\/1\.1\r\n[^]*\r\nauthorization: Bearer a\.b\.c\r\n\r\n$/);
   });
 
   it("reports a refused upgrade with code 0 and the status line", async () => {

@@ -42,7 +42,7 @@ export interface WsHandlers {
   closed(code: number, reason: string): void;
 }
 
-/** One WebSocket connection to ws://host:port/path. */
+/** One WebSocket connection to ws://host:port/path, with `headers` added to the upgrade request (e.g. authorization). */
 export class RawWsClient {
   /** Socket reads by all clients of this process (for messages-per-read figures). */
   static reads = 0;
@@ -58,7 +58,9 @@ export class RawWsClient {
     path: string,
     private readonly handlers: WsHandlers,
     host = "127.0.0.1",
+    headers: Record<string, string> = {},
   ) {
+    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
     this.socket = net.connect({
       host,
       port,
@@ -68,7 +70,7 @@ export class RawWsClient {
     this.socket.on("connect", () => {
       this.socket.write(
         `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
       );
     });
     this.socket.on("error", (err) => {

@@ -2,10 +2,13 @@
  * One synchronised-playout measurement: a stream from a skewed broadcaster, simulated listeners on
  * two gateway processes (cluster over NATS), each with its own clock offset and drift and jittery
  * links, and the statistics of when they played each frame. Used by bench/sync and test/e2e.
+ * The nodes run on the test secret and rate limits (test/support/node-process.ts); the broadcaster
+ * publishes with a token minted with that secret.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { encodeOpusLoop } from "../fanout/opus-source";
+import { testToken } from "../../test/support/auth";
 import { startCluster } from "../../test/support/cluster";
 import { MEDIA } from "../../test/support/node-process";
 import type { PingSchedule } from "../../media/clock/clock-pinger";
@@ -89,7 +92,7 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
   const broadcaster = new SimProcess();
   const listenerProcs = Array.from({ length: processes }, () => new SimProcess());
   try {
-    await broadcaster.run({ type: "broadcaster", url: urls[0]!, streamId: "sync", packets: loop.packets, skewPpm: o.broadcasterSkewPpm });
+    await broadcaster.run({ type: "broadcaster", url: urls[0]!, streamId: "sync", packets: loop.packets, skewPpm: o.broadcasterSkewPpm, token: await testToken("publish", ["sync"], { sub: "sync-bench" }) });
     await Promise.all(listenerProcs.map((p, k) => p.run({ type: "listeners", specs: specs.filter((_, i) => i % processes === k) })));
     await new Promise((r) => setTimeout(r, o.seconds * 1000));
     const replies = await Promise.all(listenerProcs.map((p) => p.stop()));

@@ -30,7 +30,8 @@ export interface SimSpec {
 
 export type SimCommand =
   | { type: "listeners"; specs: SimSpec[] }
-  | { type: "broadcaster"; url: string; streamId: string; packets: Buffer[]; skewPpm: number }
+  /** `token`: a publish token for the stream (the nodes enforce them). */
+  | { type: "broadcaster"; url: string; streamId: string; packets: Buffer[]; skewPpm: number; token: string }
   | { type: "stop" };
 
 export type SimReply =
@@ -56,7 +57,7 @@ async function handle(cmd: SimCommand): Promise<void> {
     return;
   }
   if (cmd.type === "broadcaster") {
-    const broadcaster = new SkewedBroadcaster(cmd.url, cmd.streamId, cmd.packets, cmd.skewPpm);
+    const broadcaster = new SkewedBroadcaster(cmd.url, cmd.streamId, cmd.packets, cmd.skewPpm, cmd.token);
     stop = () => (broadcaster.stop(), { type: "broadcaster", capturedUs: broadcaster.capturedUs });
     await broadcaster.start();
     send({ type: "started" });

@@ -3,6 +3,7 @@
  * per 20 ms of its own clock, i.e. every 20 ms / (1 + skew) of true time, scheduled against the
  * start time so the rate does not wander. It records when each frame was captured: the true time
  * its sound card's clock reached the frame (the schedule), which a late timer does not move.
+ * It publishes with a token (a `publish` scope on the stream) as `Authorization: Bearer`.
  */
 import WebSocket from "ws";
 import { clusterNowUs } from "../../media/clock/cluster-time";
@@ -21,21 +22,27 @@ export class SkewedBroadcaster {
     private readonly streamId: string,
     private readonly packets: Buffer[],
     readonly skewPpm: number,
+    private readonly token: string,
     private readonly playoutDelayMs?: number,
   ) {}
 
   async start(): Promise<void> {
-    const ws = new WebSocket(`${this.url}/ws/publish/${this.streamId}`);
+    const ws = new WebSocket(`${this.url}/ws/publish/${this.streamId}`, { headers: { authorization: `Bearer ${this.token}` } });
     this.ws = ws;
-    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
-    const started = new Promise<void>((resolve, reject) =>
+    // listening from the start: a refused token's error can arrive with the upgrade's response,
+    // and the socket's close (4401/4403) must end the wait too
+    const started = new Promise<void>((resolve, reject) => {
       ws.on("message", (d, isBinary) => {
         if (isBinary) return;
         const msg = JSON.parse(d.toString()) as ServerMessage;
         if (msg.type === "stream.started") resolve();
-        if (msg.type === "error") reject(new Error(msg.message));
-      }),
-    );
+        if (msg.type === "error") reject(new Error(`${msg.code}: ${msg.message}`));
+      });
+      ws.once("error", reject);
+      ws.once("close", (code) => reject(new Error(`broadcaster socket closed (${code}) before stream.started`)));
+    });
+    started.catch(() => undefined); // awaited below; a refusal before the open is rejected there
+    await new Promise((resolve, reject) => (ws.once("open", resolve), started.catch(reject)));
     ws.send(JSON.stringify({ type: "stream.start", format: "opus", title: "sync bench", playoutDelayMs: this.playoutDelayMs }));
     await started;
     const t0 = clusterNowUs();

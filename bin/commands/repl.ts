@@ -1,22 +1,66 @@
 /**
- * `veza-stream repl`: a node with no roles that joins the cluster (NATS_URL) and opens the
- * Moleculer REPL (moleculer-repl) with operator commands: `streams`, `listeners <streamId>`,
- * `kick <sessionId>`, `stream stop <streamId>`, `roles`, `stats`. Moleculer's own commands
- * (`nodes`, `call`, `services`, `actions`, …) are there too.
+ * `veza-stream repl --token <admin token>`: a node with no roles that joins the cluster (NATS_URL)
+ * and opens the Moleculer REPL (moleculer-repl) with operator commands: `streams`, `listeners
+ * <streamId>`, `kick <sessionId>`, `stream stop <streamId>`, `revoke <jti> <exp>`, `roles`,
+ * `stats`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
+ *
+ * Access: every call the console makes carries its token in `meta.token` (a broker middleware);
+ * each operator command first asks the cluster (`auth.whoami`) whether the token is an admin
+ * token, and the admin actions check it again where they run. Without an admin token every
+ * operator command is refused with the server's code (UNAUTHORIZED, FORBIDDEN, TOKEN_EXPIRED).
  */
-import type { ServiceBroker } from "moleculer";
+import { ServiceBroker, type Middleware } from "moleculer";
+import { createLogger } from "../../actors/node";
 import { listAllStreams, liveNodes, nodesRunning } from "../../actors/cluster/members";
 import { call } from "../../actors/contract";
+import { errorCodeOf } from "../../actors/errors";
+import { loadConfig } from "../../config";
+import { brokerOptions } from "../../moleculer.config";
 
 type Table = (rows: unknown[][]) => string;
 interface Helpers {
   table: Table;
 }
 
-const print = (text: string) => process.stdout.write(`${text}\n`);
+const print = (text: string): void => void process.stdout.write(`${text}\n`);
 
-/** The custom commands, in moleculer-repl's format. */
+/** A middleware putting `token` in the meta of every call this broker makes (never in params, never logged). */
+export function tokenMiddleware(token: string | undefined): Middleware {
+  return {
+    name: "AdminToken",
+    call(next: (name: string, params: unknown, opts?: { meta?: object }) => Promise<unknown>) {
+      return (name: string, params: unknown, opts: { meta?: object } = {}) => next(name, params, { ...opts, meta: { ...opts.meta, token } });
+    },
+  } as unknown as Middleware;
+}
+
+interface Command {
+  command: string;
+  description: string;
+  action(broker: ServiceBroker, args: never, helpers: Helpers): Promise<void>;
+}
+
+/** Runs `action` once the cluster says the console's token is an admin token; else prints the refusal. */
+function adminOnly(c: Command): Command {
+  return {
+    ...c,
+    async action(broker, args, helpers) {
+      try {
+        await broker.call("auth.whoami");
+      } catch (err) {
+        return print(`refused: ${errorCodeOf(err)}: ${(err as Error).message}`);
+      }
+      await c.action(broker, args, helpers);
+    },
+  };
+}
+
+/** The custom commands, in moleculer-repl's format; every one needs an admin token. */
 export function replCommands(): unknown[] {
+  return operatorCommands().map(adminOnly);
+}
+
+function operatorCommands(): Command[] {
   return [
     {
       command: "streams",
@@ -43,7 +87,10 @@ export function replCommands(): unknown[] {
       description: "close a listener session (1008) on whichever gateway holds it",
       async action(broker: ServiceBroker, args: { sessionId: string }) {
         for (const nodeID of nodesRunning(broker, "gateway")) {
-          const done = await broker.call("gateway.kick", { sessionId: args.sessionId }, { nodeID }).then(() => true, () => false);
+          const done = await broker.call("gateway.kick", { sessionId: args.sessionId }, { nodeID }).then(() => true, (err: unknown) => {
+            if (errorCodeOf(err) !== "STREAM_NOT_FOUND") print(`${nodeID}: ${errorCodeOf(err)}: ${(err as Error).message}`);
+            return false;
+          });
           if (done) return print(`kicked ${args.sessionId} on ${nodeID}`);
         }
         print(`no session ${args.sessionId} on any gateway`);
@@ -58,6 +105,14 @@ export function replCommands(): unknown[] {
         if (!owner) return print(`stream ${args.streamId} is not live`);
         const info = await call(broker, "stream.end", { streamId: args.streamId }, { nodeID: owner });
         print(`stream ${info.streamId} is ${info.state}`);
+      },
+    },
+    {
+      command: "revoke <jti> <exp>",
+      description: "revoke a token by its jti until its exp (s since the epoch), on every node sharing the revocation list",
+      async action(broker: ServiceBroker, args: { jti: string; exp: string }) {
+        const r = (await broker.call("auth.revoke", { jti: String(args.jti), exp: Number(args.exp) })) as { revoked: string; until: number };
+        print(`revoked ${r.revoked} until ${new Date(r.until * 1000).toISOString()}`);
       },
     },
     {
@@ -89,4 +144,30 @@ export function replCommands(): unknown[] {
       },
     },
   ];
+}
+
+/**
+ * Starts the console: joins the cluster of NATS_URL / CLUSTER_NAMESPACE with no roles.
+ * Exits 2 when the configuration is invalid or NATS_URL is unset.
+ */
+export async function runRepl(o: { token?: string }): Promise<void> {
+  const say = (m: string) => process.stderr.write(`veza-stream repl: ${m}\n`);
+  let config;
+  try {
+    config = loadConfig(process.env, { services: "", nodeId: `repl-${process.pid}`, logLevel: process.env.LOG_LEVEL ?? "warn" });
+  } catch (err) {
+    say(err instanceof Error ? err.message : String(err));
+    process.exit(2);
+  }
+  if (!config.natsUrl) {
+    say("the console joins a cluster: set NATS_URL (and CLUSTER_NAMESPACE if not veza)");
+    process.exit(2);
+  }
+  if (!o.token) say("no token: operator commands need an admin token (--token or VEZA_TOKEN; veza-stream token --scope admin:*)");
+  const options = brokerOptions(config, createLogger(config));
+  const broker = new ServiceBroker({ ...options, middlewares: [...(options.middlewares ?? []), tokenMiddleware(o.token)] });
+  await broker.start();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const repl = require("moleculer-repl") as (b: ServiceBroker, o: object) => unknown;
+  repl(broker, { delimiter: "veza $", customCommands: replCommands() });
 }

@@ -7,6 +7,7 @@
  */
 import type { ErrorMessage } from "../../media/wire/control";
 import { MEDIA_CLOCK_HZ } from "../../media/wire/constants";
+import type { AuthEvent } from "../core/auth";
 import { Emitter } from "../core/emitter";
 import { PublishConnection, type PublishState } from "../core/publish-connection";
 import type { BroadcasterStats, EncoderKind } from "../core/stats";
@@ -30,6 +31,8 @@ export interface LiveBroadcasterEvents {
   stats: BroadcasterStats;
   /** An error from the server (code from the catalogue) or from the browser (code BROWSER). */
   error: ErrorMessage;
+  /** The token is expiring, a new one was sent, or the server accepted it. */
+  auth: AuthEvent;
 }
 
 export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
@@ -42,8 +45,12 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
   private encoderKind: EncoderKind | null = null;
   private level = { rms: 0, peak: 0 };
   private capturedSamples = 0;
+  /** The counters of the last broadcast, kept after it ends (per broadcast, like capturedSamples). */
+  private lastCounters = { encoded: 0, messagesSent: 0, bytesSent: 0, dropped: 0 };
   /** State of the last broadcast once it is over (stopped, or failed with the server's reason). */
   private ended: PublishState = { state: "idle" };
+  /** The token for the next broadcast (`?token=` on the socket URL); "" for none. */
+  private token = "";
 
   constructor(private readonly o: LiveBroadcasterOptions) {
     super();
@@ -53,6 +60,7 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
   async goLive(choice: SourceChoice, title: string): Promise<void> {
     if (this.publish) throw new Error("already on air");
     this.capturedSamples = 0;
+    this.lastCounters = { encoded: 0, messagesSent: 0, bytesSent: 0, dropped: 0 };
     try {
       const kind = (this.encoderKind = await pickEncoder(this.o.encoder));
       const ctx = (this.ctx = new AudioContext({ sampleRate: MEDIA_CLOCK_HZ }));
@@ -64,7 +72,7 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
       const mute = ctx.createGain();
       mute.gain.value = 0;
       source.node.connect(capture).connect(mute).connect(ctx.destination);
-      const publish = (this.publish = new PublishConnection({ baseUrl: this.o.baseUrl ?? location.origin, streamId: this.o.streamId, format: kind === "webcodecs" ? "opus" : "webm", title }));
+      const publish = (this.publish = new PublishConnection({ baseUrl: this.o.baseUrl ?? location.origin, streamId: this.o.streamId, format: kind === "webcodecs" ? "opus" : "webm", title, token: this.token }));
       if (kind === "webcodecs") {
         this.opus = new WebCodecsOpusEncoder((packet, duration) => publish.sendOpus(packet, duration), (err) => this.browserError(err));
       } else {
@@ -76,7 +84,13 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
       source.onEnded = () => void this.stop();
       publish.on("started", () => this.webm?.restart());
       publish.on("error", (e) => this.emit("error", e));
-      publish.on("state", () => this.emitStats());
+      publish.on("auth", (e) => this.emit("auth", e));
+      publish.on("state", (s) => {
+        // closed for good (refused, or ended by the server while live): release the source at once,
+        // so the page can go live again
+        if (s.state === "failed" && this.publish === publish) void this.stop();
+        else this.emitStats();
+      });
       publish.on("status", () => this.emitStats());
       await publish.start();
     } catch (err) {
@@ -85,6 +99,20 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
       await this.stop();
       throw err;
     }
+  }
+
+  /** Sets the token the next {@link goLive} (and its reconnections) sends; "" for none. */
+  setToken(token: string): void {
+    this.token = token.trim();
+  }
+
+  /**
+   * Sends `token` to the server now (`auth.refresh`) while on air, and keeps it for reconnections
+   * and the next broadcast. Resolves to whether it went out; the `auth` event says if it was taken.
+   */
+  async refreshToken(token: string): Promise<boolean> {
+    this.setToken(token);
+    return (await this.publish?.refreshToken(this.token)) ?? false;
   }
 
   /** Sends a new title (now-playing metadata). */
@@ -97,6 +125,7 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
     const publish = this.publish;
     this.publish = null;
     if (publish) {
+      this.lastCounters = this.counters(publish);
       const last = publish.state;
       publish.stop();
       this.ended = last.state === "failed" ? last : { state: "stopped" };
@@ -122,14 +151,17 @@ export class LiveBroadcaster extends Emitter<LiveBroadcasterEvents> {
       encoder: this.encoderKind,
       source: this.source?.label ?? null,
       listeners: p?.info?.listeners ?? 0,
-      encoded: this.opus?.packets ?? this.webm?.packets ?? 0,
-      messagesSent: p?.counters.messagesSent ?? 0,
-      bytesSent: p?.counters.bytesSent ?? 0,
-      dropped: p?.counters.dropped ?? 0,
+      ...(p ? this.counters(p) : this.lastCounters),
       capturedMs: (this.capturedSamples * 1000) / MEDIA_CLOCK_HZ,
       rms: this.level.rms,
       peak: this.level.peak,
     };
+  }
+
+  /** The counters of the broadcast on `publish` so far. */
+  private counters(publish: PublishConnection): typeof this.lastCounters {
+    const { messagesSent, bytesSent, dropped } = publish.counters;
+    return { encoded: this.opus?.packets ?? this.webm?.packets ?? 0, messagesSent, bytesSent, dropped };
   }
 
   private onCapture(msg: CaptureOut): void {

@@ -18,6 +18,7 @@
 import type { SyncTick } from "../../media/clock/playout";
 import type { ServerMessage, StreamInfo } from "../../media/wire/control";
 import type { DecoderKind, PlayerStats } from "../core/stats";
+import type { TokenSource } from "../core/auth";
 import { Emitter } from "../core/emitter";
 import { ListenConnection } from "../core/listen-connection";
 import type { PlayerReport, PlayoutMode } from "../worklets/player-processor";
@@ -29,6 +30,8 @@ export type { PlayerStats };
 
 /** Without a sync.tick this long after a socket's first frame, the player falls back to the jitter buffer, ms. */
 const TICK_WAIT_MS = 1500;
+/** A live delay measured longer ago than this is not shown (no frame has been heard since), ms. */
+const DELAY_FRESH_MS = 1000;
 /** Trace pairs kept (10 min of 20 ms frames). */
 const MAX_TRACE_PAIRS = 30_000;
 
@@ -45,6 +48,8 @@ export interface LivePlayerOptions extends SyncClockOptions {
   sync?: boolean;
   /** Record when each frame starts sounding ({@link LivePlayer.trace}), for measurements. Default false. */
   trace?: boolean;
+  /** The listener's token (`?token=` on the socket URL), for a node with `LISTEN_AUTH=token`. */
+  token?: TokenSource;
 }
 
 export interface LivePlayerEvents {
@@ -67,6 +72,8 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
   private stream: StreamInfo | null = null;
   private report: PlayerReport | null = null;
   private bufferDelayMs: number | null = null;
+  /** performance.now() when {@link bufferDelayMs} was last measured, ms. */
+  private delayAtMs = 0;
   private ready: Promise<void> | null = null;
   private mode: PlayoutMode;
   private tickSeen = false;
@@ -77,7 +84,7 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
   constructor(private readonly o: LivePlayerOptions) {
     super();
     this.mode = o.sync === false ? "buffer" : "sync";
-    this.connection = new ListenConnection({ baseUrl: o.baseUrl ?? location.origin, streamId: o.streamId });
+    this.connection = new ListenConnection({ baseUrl: o.baseUrl ?? location.origin, streamId: o.streamId, token: o.token });
     this.clock = o.sync === false ? null : new SyncClock(this.connection, (map) => this.output?.setClock(map), o);
     this.connection.on("message", (m) => this.onMessage(m));
     this.connection.on("state", (s) => {
@@ -185,7 +192,7 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
         underruns: s?.underruns ?? 0,
         droppedMs: 0,
         bufferDelayMs: null,
-        liveDelayMs: this.bufferDelayMs,
+        liveDelayMs: this.freshDelayMs(),
       };
     }
     const b = r?.mode === "buffer" ? r.buffer : null;
@@ -198,16 +205,24 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
       marginMs: b?.marginMs ?? null,
       underruns: b?.underruns ?? 0,
       droppedMs: b?.droppedMs ?? 0,
-      bufferDelayMs: this.bufferDelayMs,
-      liveDelayMs: this.bufferDelayMs === null ? null : this.bufferDelayMs + outputLatencyMs,
+      bufferDelayMs: this.freshDelayMs(),
+      liveDelayMs: this.freshDelayMs() === null ? null : (this.bufferDelayMs ?? 0) + outputLatencyMs,
     };
+  }
+
+  /** The last measured delay (ms) if a frame was heard within {@link DELAY_FRESH_MS}, else null. */
+  private freshDelayMs(): number | null {
+    return this.bufferDelayMs !== null && performance.now() - this.delayAtMs <= DELAY_FRESH_MS ? this.bufferDelayMs : null;
   }
 
   private onReport(r: PlayerReport): void {
     if (r.mode !== this.mode) return; // from before a mode switch
     this.report = r;
     const delayMs = r.mode === "sync" ? r.sync.delayMs : r.buffer.delayMs;
-    if (delayMs !== null) this.bufferDelayMs = delayMs;
+    if (delayMs !== null) {
+      this.bufferDelayMs = delayMs;
+      this.delayAtMs = performance.now();
+    }
     if (this.o.trace && r.trace?.length) {
       this.trace.push(...r.trace);
       if (this.trace.length > 2 * MAX_TRACE_PAIRS) this.trace.splice(0, this.trace.length - 2 * MAX_TRACE_PAIRS);
@@ -245,7 +260,10 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
       this.setMode("sync");
       return;
     }
-    if (m.type === "stream.status") this.stream = { ...m };
+    if (m.type === "stream.status") {
+      this.stream = { ...m };
+      if (m.state !== "live") this.bufferDelayMs = null; // nothing is live to be delayed
+    }
     else if (m.type === "stream.metadata" && this.stream) this.stream = { ...this.stream, title: m.title, metadata: m.metadata };
     this.emit("message", m);
     this.emit("stats", this.stats());

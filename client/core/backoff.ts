@@ -41,10 +41,13 @@ export class Backoff {
     return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
   }
 
-  /** Runs `retry` after the next delay (replacing one already pending); returns the delay, ms. */
-  schedule(retry: () => void): number {
+  /**
+   * Runs `retry` after the next delay, or `minDelayMs` if longer (a server's Retry-After, a rate
+   * limit), replacing one already pending; returns the delay, ms.
+   */
+  schedule(retry: () => void, minDelayMs = 0): number {
     this.cancel();
-    const delayMs = this.next();
+    const delayMs = Math.max(this.next(), minDelayMs);
     this.timer = setTimeout(() => {
       this.timer = null;
       retry();

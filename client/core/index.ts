@@ -9,6 +9,7 @@ export type { BroadcasterStats, DecoderKind, EncoderKind, PlayerStats } from "./
 export { JitterBuffer, type JitterBufferOptions, type JitterStats } from "./jitter-buffer";
 export { ListenConnection, type ListenConnectionOptions, type ListenCounters, type ListenEvents, type ListenState } from "./listen-connection";
 export { PublishConnection, type PublishEvents, type PublishOptions, type PublishState } from "./publish-connection";
-export { defaultSocketFactory, isFinalCloseCode, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
+export { codeOfReason, defaultSocketFactory, isFinalCloseCode, RATE_LIMITED_DELAY_MS, streamSocketUrl, type SocketFactory, type SocketInit, type WebSocketLike } from "./socket";
+export { AUTH_ERROR_CODES, bearerHeaders, isAuthErrorCode, SessionToken, withQuery, type AuthEvent, type AuthMessage, type TokenPlacement, type TokenSource } from "./auth";
 export { decodeAudioData, encodeAudioData, AudioFlag, MEDIA_CLOCK_HZ, type AudioFrame } from "../../media/wire";
 export { opusPacketInfo } from "../../media/opus/packet";

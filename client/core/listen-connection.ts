@@ -3,21 +3,34 @@
  * decoded with media/wire ({@link decodeAudioData}); text messages are the server's JSON
  * (media/wire/control.ts). Each new socket is a new "generation": whoever buffers audio must drop
  * what it holds and start again from the live edge the server sends. A reconnection names the
- * previous session (`?session=<id>`) so the server carries its statistics over. Browser-safe and
- * usable from Node with a `ws` socket factory.
+ * previous session (`?session=<id>`) so the server carries its statistics over. A close a retry
+ * cannot fix ends it (4400-4499: a bad id, a refused token (4401 UNAUTHORIZED or TOKEN_EXPIRED,
+ * 4403 FORBIDDEN), 1008: kicked); RATE_LIMITED (4429) is retried after at least
+ * {@link RATE_LIMITED_DELAY_MS}.
+ *
+ * Token (needed when the node runs with `LISTEN_AUTH=token`, a `listen` scope): as for
+ * {@link PublishConnection}: `?token=` on the URL next to `?session=` (browsers), or
+ * `Authorization: Bearer` through the socket factory with `tokenIn: "header"` (Node); renewed on
+ * `auth.expiring` when it comes from a function, or on demand with {@link ListenConnection.refreshToken}.
+ * Browser-safe and usable from Node with a `ws` socket factory.
  */
 import { decodeAudioData, type AudioFrame } from "../../media/wire";
 import type { ClockPongMessage, HelloMessage, ServerMessage } from "../../media/wire/control";
+import { asAuthMessage, SessionToken, type AuthEvent, type TokenPlacement, type TokenSource } from "./auth";
 import { Backoff, type BackoffOptions } from "./backoff";
 import { Emitter } from "./emitter";
-import { defaultSocketFactory, isFinalCloseCode, SOCKET_OPEN, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
+import { codeOfReason, defaultSocketFactory, isFinalCloseCode, RATE_LIMITED_DELAY_MS, SOCKET_OPEN, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
 
 /** Where the connection is. */
 export type ListenState =
   | { state: "connecting"; attempt: number }
   | { state: "open"; sessionId: string; generation: number }
   | { state: "retrying"; attempt: number; delayMs: number; closeCode: number }
-  | { state: "closed"; closeCode: number; final: boolean };
+  /**
+   * Closed for good: by {@link ListenConnection.stop} (1000), or by the server (`final`), with the
+   * code of its last `error` message or close reason when it named one (e.g. `UNAUTHORIZED`).
+   */
+  | { state: "closed"; closeCode: number; final: boolean; code: string | null; message: string | null };
 
 export interface ListenEvents {
   /** A decoded audio.data frame; `arrivalMs` is {@link ListenConnectionOptions.now} at arrival. */
@@ -29,12 +42,18 @@ export interface ListenEvents {
   state: ListenState;
   /** A binary message that is not a valid audio.data frame (counted, then ignored). */
   badFrame: Error;
+  /** The token is expiring, a new one was sent, or the server accepted it. */
+  auth: AuthEvent;
 }
 
 export interface ListenConnectionOptions {
   /** Gateway base URL: http(s)://host:port or ws(s)://host:port. */
   baseUrl: string;
   streamId: string;
+  /** The listener's token (a `listen` scope, when the node asks for one), or a function that gives one. */
+  token?: TokenSource;
+  /** Where the token goes: `query` (`?token=`, default; browsers) or `header` (`Authorization: Bearer`, Node). */
+  tokenIn?: TokenPlacement;
   createSocket?: SocketFactory;
   backoff?: BackoffOptions;
   /** Clock for arrival times, ms. Default performance.now(). */
@@ -60,15 +79,21 @@ export class ListenConnection extends Emitter<ListenEvents> {
   private socket: WebSocketLike | null = null;
   private generation = 0;
   private lastSeq: number | null = null;
+  /** The server's last `error` message on the current socket (says why it closes). */
+  private lastError: { code: string; message: string } | null = null;
   private stopped = false;
   private readonly backoff: Backoff;
   private readonly createSocket: SocketFactory;
   private readonly now: () => number;
   private readonly url: string;
+  private readonly token: SessionToken;
+  /** Counts socket openings that wait for the token function; a later one (or stop) supersedes it. */
+  private opening = 0;
 
   constructor(o: ListenConnectionOptions) {
     super();
     this.url = streamSocketUrl(o.baseUrl, "listen", o.streamId);
+    this.token = new SessionToken(o.token, o.tokenIn);
     this.backoff = new Backoff(o.backoff);
     this.createSocket = o.createSocket ?? defaultSocketFactory();
     this.now = o.now ?? (() => performance.now());
@@ -96,9 +121,19 @@ export class ListenConnection extends Emitter<ListenEvents> {
     this.open();
   }
 
+  /**
+   * Sends a token for the session now (`auth.refresh`): `token` replaces the connection's token
+   * (for later sockets too); without it, the token function is asked. Resolves to whether a token
+   * went out on an open socket; the `auth` event then says whether the server took it.
+   */
+  refreshToken(token?: string): Promise<boolean> {
+    return this.token.refresh(() => this.socket, (e) => this.emit("auth", e), token);
+  }
+
   /** Closes the socket (1000) and stops reconnecting. */
   stop(): void {
     this.stopped = true;
+    this.opening++;
     this.backoff.cancel();
     const ws = this.socket;
     this.socket = null;
@@ -106,36 +141,49 @@ export class ListenConnection extends Emitter<ListenEvents> {
       ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
       ws.close(1000, "listener stopped");
     }
-    this.setState({ state: "closed", closeCode: 1000, final: true });
+    this.setState({ state: "closed", closeCode: 1000, final: true, code: null, message: null });
   }
 
   private open(): void {
     this.setState({ state: "connecting", attempt: this.backoff.attempt });
+    const attempt = ++this.opening; // a stop() (and start()) while the token function runs supersedes it
+    this.token.resolveFor((t) => this.openWith(t), (err) => this.tokenFailed(err), () => attempt === this.opening && !this.stopped);
+  }
+
+  /** The token function failed: said on `auth`, and retried like a socket that could not open. */
+  private tokenFailed(err: unknown): void {
+    this.emit("auth", { type: "refresh-failed", message: err instanceof Error ? err.message : String(err) });
+    this.scheduleRetry(1006);
+  }
+
+  private openWith(token: string | undefined): void {
     let ws: WebSocketLike;
-    const sessionId = this.hello?.sessionId;
     try {
-      ws = this.createSocket(sessionId ? `${this.url}?session=${encodeURIComponent(sessionId)}` : this.url);
+      const target = this.token.target(this.url, token, { session: this.hello?.sessionId });
+      ws = this.createSocket(target.url, target.init);
     } catch {
       this.scheduleRetry(1006);
       return;
     }
     ws.binaryType = "arraybuffer";
     this.socket = ws;
+    this.lastError = null;
     ws.onmessage = (ev) => this.onMessage(ev.data);
     ws.onerror = () => undefined; // a close event follows
     ws.onclose = (ev) => {
       if (this.socket !== ws) return;
       this.socket = null;
       if (this.stopped) return;
-      if (isFinalCloseCode(ev.code)) this.setState({ state: "closed", closeCode: ev.code, final: true });
-      else this.scheduleRetry(ev.code);
+      const code = this.lastError?.code ?? codeOfReason(ev.reason);
+      if (isFinalCloseCode(ev.code, code)) this.setState({ state: "closed", closeCode: ev.code, final: true, code, message: this.lastError?.message ?? (ev.reason || null) });
+      else this.scheduleRetry(ev.code, code === "RATE_LIMITED" ? RATE_LIMITED_DELAY_MS : 0);
     };
   }
 
-  private scheduleRetry(closeCode: number): void {
+  private scheduleRetry(closeCode: number, minDelayMs = 0): void {
     const delayMs = this.backoff.schedule(() => {
       if (!this.stopped) this.open();
-    });
+    }, minDelayMs);
     this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
   }
 
@@ -148,6 +196,9 @@ export class ListenConnection extends Emitter<ListenEvents> {
       } catch {
         return;
       }
+      const auth = asAuthMessage(msg);
+      if (auth) return this.token.onMessage(auth, () => this.socket, (e) => this.emit("auth", e));
+      if (msg.type === "error") this.lastError = { code: msg.code, message: msg.message };
       if (msg.type === "clock.pong") {
         this.emit("clockPong", { pong: msg, arrivalMs });
         return;

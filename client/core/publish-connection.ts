@@ -4,13 +4,22 @@
  * `webm` and the other formats), metadata and `stream.stop`. When the socket drops while on air it
  * reconnects with backoff and starts again, naming its previous session (`resume`) so the server
  * hands the stream over even if it has not noticed the old socket is gone; a refusal that a retry
- * cannot fix (4400-4499, e.g. BROADCASTER_EXISTS) ends it. Browser-safe; in Node pass a `ws` socket factory.
+ * cannot fix (4400-4499, e.g. BROADCASTER_EXISTS, or a refused token: UNAUTHORIZED, TOKEN_EXPIRED,
+ * FORBIDDEN) ends it; RATE_LIMITED (4429) is retried, after at least {@link RATE_LIMITED_DELAY_MS}.
+ *
+ * Token (docs/security.md): `token` (a string, or a function asked before each socket and when the
+ * server sends `auth.expiring`) goes on the URL as `?token=` (browsers) or, with `tokenIn: "header"`,
+ * to the socket factory as `Authorization: Bearer` (Node). On `auth.expiring` a token function is
+ * asked for a new token, sent as `auth.refresh`; with a plain string the `auth` event tells the
+ * application, which may call {@link PublishConnection.refreshToken} with a new one.
+ * Browser-safe; in Node pass a `ws` socket factory.
  */
 import { encodeAudioData } from "../../media/wire";
 import type { ErrorMessage, IngestFormat, ServerMessage, StartedMessage, StreamInfo } from "../../media/wire/control";
+import { asAuthMessage, SessionToken, type AuthEvent, type TokenPlacement, type TokenSource } from "./auth";
 import { Backoff, type BackoffOptions } from "./backoff";
 import { Emitter } from "./emitter";
-import { defaultSocketFactory, isFinalCloseCode, SOCKET_OPEN, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
+import { codeOfReason, defaultSocketFactory, isFinalCloseCode, RATE_LIMITED_DELAY_MS, SOCKET_OPEN, streamSocketUrl, type SocketFactory, type WebSocketLike } from "./socket";
 
 /** Where the broadcast is. */
 export type PublishState =
@@ -19,7 +28,8 @@ export type PublishState =
   | { state: "live"; sessionId: string; generation: number }
   | { state: "retrying"; attempt: number; delayMs: number; closeCode: number }
   | { state: "stopped" }
-  | { state: "failed"; code: string; message: string };
+  /** Refused, or closed for good by the server; `afterLive` when it had been on air before (e.g. STREAM_ENDED). */
+  | { state: "failed"; code: string; message: string; afterLive: boolean };
 
 export interface PublishEvents {
   state: PublishState;
@@ -29,6 +39,8 @@ export interface PublishEvents {
   status: StreamInfo;
   /** An error message from the server (fatal or not). */
   error: ErrorMessage;
+  /** The token is expiring, a new one was sent, or the server accepted it. */
+  auth: AuthEvent;
 }
 
 export interface PublishOptions {
@@ -41,6 +53,10 @@ export interface PublishOptions {
   metadata?: Record<string, string>;
   /** Channels of the Opus packets (format opus). Default 2. */
   channels?: 1 | 2;
+  /** The broadcaster's token (a `publish` scope on the stream), or a function that gives one. */
+  token?: TokenSource;
+  /** Where the token goes: `query` (`?token=`, default; browsers) or `header` (`Authorization: Bearer`, Node). */
+  tokenIn?: TokenPlacement;
   createSocket?: SocketFactory;
   backoff?: BackoffOptions;
   /** Bytes queued in the socket above which audio is dropped rather than queued. Default 256 KiB. */
@@ -67,10 +83,14 @@ export class PublishConnection extends Emitter<PublishEvents> {
   private readonly backoff: Backoff;
   private readonly createSocket: SocketFactory;
   private readonly url: string;
+  private readonly token: SessionToken;
+  /** Counts socket openings that wait for the token function; a later one (or stop) supersedes it. */
+  private opening = 0;
 
   constructor(private readonly o: PublishOptions) {
     super();
     this.url = streamSocketUrl(o.baseUrl, "publish", o.streamId);
+    this.token = new SessionToken(o.token, o.tokenIn);
     this.backoff = new Backoff(o.backoff);
     this.createSocket = o.createSocket ?? defaultSocketFactory();
     this.title = o.title;
@@ -126,9 +146,19 @@ export class PublishConnection extends Emitter<PublishEvents> {
     if (this.live) this.socket?.send(JSON.stringify({ type: "stream.metadata", title, metadata }));
   }
 
+  /**
+   * Sends a token for the session now (`auth.refresh`): `token` replaces the connection's token
+   * (for later sockets too); without it, the token function is asked. Resolves to whether a token
+   * went out on an open socket; the `auth` event then says whether the server took it.
+   */
+  refreshToken(token?: string): Promise<boolean> {
+    return this.token.refresh(() => this.socket, (e) => this.emit("auth", e), token);
+  }
+
   /** Ends the stream (`stream.stop`) and closes; no reconnection after this. */
   stop(): void {
     this.stopped = true;
+    this.opening++;
     this.live = false;
     this.backoff.cancel();
     const ws = this.socket;
@@ -143,9 +173,21 @@ export class PublishConnection extends Emitter<PublishEvents> {
 
   private open(): void {
     this.setState({ state: "connecting", attempt: this.backoff.attempt });
+    const attempt = ++this.opening; // a stop() (and start()) while the token function runs supersedes it
+    this.token.resolveFor((t) => this.openWith(t), (err) => this.tokenFailed(err), () => attempt === this.opening && !this.stopped);
+  }
+
+  /** The token function failed: said on `auth`, and retried like a socket that could not open. */
+  private tokenFailed(err: unknown): void {
+    this.emit("auth", { type: "refresh-failed", message: err instanceof Error ? err.message : String(err) });
+    this.scheduleRetry(1006);
+  }
+
+  private openWith(token: string | undefined): void {
     let ws: WebSocketLike;
     try {
-      ws = this.createSocket(this.url);
+      const target = this.token.target(this.url, token);
+      ws = this.createSocket(target.url, target.init);
     } catch {
       this.scheduleRetry(1006);
       return;
@@ -166,7 +208,9 @@ export class PublishConnection extends Emitter<PublishEvents> {
       } catch {
         return;
       }
-      if (msg.type === "stream.started") this.onStarted(msg);
+      const auth = asAuthMessage(msg);
+      if (auth) this.token.onMessage(auth, () => this.socket, (e) => this.emit("auth", e));
+      else if (msg.type === "stream.started") this.onStarted(msg);
       else if (msg.type === "stream.status") {
         this.info = msg;
         this.emit("status", msg);
@@ -181,11 +225,12 @@ export class PublishConnection extends Emitter<PublishEvents> {
       this.socket = null;
       this.live = false;
       if (this.stopped) return;
-      if (isFinalCloseCode(ev.code)) {
-        const f: ErrorMessage = failure ?? { type: "error", code: `CLOSED_${ev.code}`, message: ev.reason || `closed with ${ev.code}` };
+      const code = failure?.code ?? codeOfReason(ev.reason);
+      if (isFinalCloseCode(ev.code, code)) {
+        const f: ErrorMessage = failure ?? { type: "error", code: code ?? `CLOSED_${ev.code}`, message: ev.reason || `closed with ${ev.code}` };
         this.stopped = true;
-        this.setState({ state: "failed", code: f.code, message: f.message });
-      } else this.scheduleRetry(ev.code);
+        this.setState({ state: "failed", code: f.code, message: f.message, afterLive: this.generation > 0 });
+      } else this.scheduleRetry(ev.code, code === "RATE_LIMITED" ? RATE_LIMITED_DELAY_MS : 0);
     };
   }
 
@@ -201,10 +246,10 @@ export class PublishConnection extends Emitter<PublishEvents> {
     this.emit("status", msg);
   }
 
-  private scheduleRetry(closeCode: number): void {
+  private scheduleRetry(closeCode: number, minDelayMs = 0): void {
     const delayMs = this.backoff.schedule(() => {
       if (!this.stopped) this.open();
-    });
+    }, minDelayMs);
     this.setState({ state: "retrying", attempt: this.backoff.attempt, delayMs, closeCode });
   }
 
@@ -213,3 +258,4 @@ export class PublishConnection extends Emitter<PublishEvents> {
     this.emit("state", s);
   }
 }
+

@@ -90,13 +90,19 @@ export interface BroadcasterStats {
   /** "Microphone: …" or "File: …"; null when off air. */
   source: string | null;
   listeners: number;
+  /*
+   * The counters below are per broadcast: each Go live starts them from 0, and they keep the last
+   * broadcast's figures after it ends (Stop, or a refusal) until the next Go live.
+   */
   /** Opus packets (WebCodecs) or WebM pieces (MediaRecorder) encoded. */
   encoded: number;
+  /** Audio messages sent. */
   messagesSent: number;
+  /** Bytes of audio messages sent. */
   bytesSent: number;
   /** Audio messages dropped (socket not live or backed up). */
   dropped: number;
-  /** Audio captured while live. */
+  /** Audio captured while live, ms. */
   capturedMs: number;
   rms: number;
   peak: number;

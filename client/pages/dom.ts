@@ -12,6 +12,14 @@ export function setText(el: HTMLElement, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/** An error code as a <code class="code"> element (the stylesheet keeps it whole where it fits). */
+export function codeElement(code: string): HTMLElement {
+  const c = document.createElement("code");
+  c.className = "code";
+  c.textContent = code;
+  return c;
+}
+
 /** The stream id in a path such as /listen/:streamId or /broadcast/:streamId. */
 export function streamIdFromPath(): string {
   return decodeURIComponent(location.pathname.split("/")[2] ?? "");
@@ -58,4 +66,9 @@ export function requireSecureContext(notice: HTMLElement): boolean {
   notice.hidden = false;
   notice.textContent = "This page needs a secure context (HTTPS, or http://localhost): browsers only give audio worklets, WebCodecs and the microphone to secure pages.";
   return false;
+}
+
+/** `token` from the page's fragment (`#token=…`), else null. A fragment never reaches the server's logs. */
+export function fragmentToken(): string | null {
+  return new URLSearchParams(location.hash.replace(/^#/, "")).get("token")?.trim() || null;
 }

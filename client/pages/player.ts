@@ -7,12 +7,16 @@
  *  - `clockOffsetMs=<ms>`, `clockDriftPpm=<ppm>` run the page's clock off the machine's by that
  *    much (a simulated badly set clock: on one machine every process shares the clock, so this is
  *    how tests make the clock sync do some work); `clockSync=0` skips the clock sync (cluster
- *    time taken as the page's clock: a negative control).
+ *    time taken as the page's clock: a negative control);
+ *  - `token=<jwt>` (or `#token=<jwt>` in the fragment, which stays out of server logs): the
+ *    listener token, passed on as the socket's `?token=`; needed when the node runs with
+ *    `LISTEN_AUTH=token`. Without one (or with a refused one) the page says so.
  * Exposes `window.vezaPlayer` (the {@link LivePlayer}) so tests and curious users can read its stats.
  */
 import { LivePlayer, type PlayerStats } from "../browser/live-player";
 import type { DecoderKind } from "../browser/frame-decoder";
-import { assetUrl, byId, plural, requireSecureContext, setMeter, setText, streamIdFromPath } from "./dom";
+import { assetUrl, byId, codeElement, fragmentToken, plural, requireSecureContext, setMeter, setText, streamIdFromPath } from "./dom";
+import { connectionText, delayText, offAirNotice, offAirOf, playButton, playoutText, streamStateText, syncErrorText } from "./player-view";
 
 declare global {
   interface Window {
@@ -23,33 +27,6 @@ declare global {
 const VOLUME_KEY = "veza.volume";
 /** Text refreshes of the numbers, at most every this many ms (the meter follows every report). */
 const TEXT_EVERY_MS = 250;
-
-function connectionText(s: PlayerStats["connection"]): string {
-  switch (s.state) {
-    case "connecting":
-      return s.attempt ? `connecting (attempt ${s.attempt + 1})` : "connecting";
-    case "open":
-      return "connected";
-    case "retrying":
-      return `lost (code ${s.closeCode}); retrying in ${(s.delayMs / 1000).toFixed(1)} s`;
-    case "closed":
-      return s.final ? `closed by the server (code ${s.closeCode})` : "closed";
-  }
-}
-
-function playoutText(s: PlayerStats): string {
-  if (s.playout === "buffer") return "jitter buffer";
-  const sync = s.sync;
-  if (!sync || sync.state === "waiting") return "syncing clock…";
-  return sync.playoutDelayMs === null ? "synchronised" : `synchronised (${sync.playoutDelayMs} ms)`;
-}
-
-/** A signed time error: µs below 1 ms, else ms. */
-function durationText(us: number): string {
-  const sign = us < 0 ? "−" : "+";
-  const a = Math.abs(us);
-  return a < 1000 ? `${sign}${a.toFixed(0)} µs` : `${sign}${(a / 1000).toFixed(2)} ms`;
-}
 
 /**
  * The page's clock, µs, at a performance-timeline time: the machine's wall clock, or one that runs
@@ -68,7 +45,10 @@ function main(): void {
     volume: byId<HTMLInputElement>("volume"), meter: byId("meter"), state: byId("state"), listeners: byId("listeners"),
     delay: byId("delay"), connection: byId("connection"), decoder: byId("decoder"), error: byId("error"),
     playout: byId("playout"), syncError: byId("sync-error"), offset: byId("clock-offset"),
+    notice: byId("notice"), noticeText: byId("notice-text"), broadcastLink: byId<HTMLAnchorElement>("broadcast-link"),
   };
+  el.broadcastLink.href = `/broadcast/${encodeURIComponent(streamId)}`;
+  setText(el.broadcastLink, `Broadcast on ${streamId}`);
   setText(el.id, streamId);
   document.title = `${streamId} · veza-stream`;
   if (!requireSecureContext(el.error)) return;
@@ -84,16 +64,25 @@ function main(): void {
     trace: params.get("trace") === "1",
     clockSync: params.get("clockSync") !== "0",
     clientUs: skewedClock(Number(params.get("clockOffsetMs") ?? 0), Number(params.get("clockDriftPpm") ?? 0)),
+    token: params.get("token")?.trim() || fragmentToken() || undefined,
   });
   window.vezaPlayer = player;
 
   let lastText = 0;
+  let trailing: ReturnType<typeof setTimeout> | null = null;
   let metadataShown = "";
   const render = (s: PlayerStats): void => {
     setMeter(el.meter, s.audio === "running" ? s.rms : 0, s.peak);
-    const now = performance.now();
-    if (now - lastText < TEXT_EVERY_MS) return;
-    lastText = now;
+    const wait = lastText + TEXT_EVERY_MS - performance.now();
+    if (wait > 0) {
+      // a change (the stream ending, say) must not wait for the next report, which may never come
+      trailing ??= setTimeout(() => {
+        trailing = null;
+        render(player.stats());
+      }, wait);
+      return;
+    }
+    lastText = performance.now();
     const info = s.stream;
     setText(el.title, info?.title || streamId);
     const meta = JSON.stringify(info?.metadata ?? {});
@@ -111,22 +100,36 @@ function main(): void {
         }),
       );
     }
-    setText(el.state, info ? info.state : "unknown");
-    el.state.dataset.state = info?.state ?? "unknown";
-    setText(el.listeners, info ? plural(info.listeners, "listener") : "–");
-    setText(el.delay, s.liveDelayMs === null || s.audio !== "running" ? "–" : `${Math.round(s.liveDelayMs)} ms`);
+    const offAir = offAirOf(s);
+    el.metadata.hidden = offAir !== null; // "now playing" only while something plays
+    setText(el.state, streamStateText(s));
+    el.state.dataset.state = offAir?.kind === "connecting" ? "unknown" : (info?.state ?? "unknown");
+    setText(el.listeners, info && s.connection.state === "open" ? plural(info.listeners, "listener") : "–");
+    setText(el.delay, delayText(s, offAir));
     setText(el.connection, connectionText(s.connection));
-    setText(el.playout, playoutText(s));
-    setText(el.syncError, s.sync?.errorUs == null || s.sync.state === "waiting" ? "–" : durationText(s.sync.errorUs));
+    setText(el.playout, playoutText(s, offAir));
+    setText(el.syncError, syncErrorText(s, offAir));
     const offset = s.sync?.offsetMs;
     setText(el.offset, offset == null ? "–" : `${offset >= 0 ? "+" : "−"}${Math.abs(offset).toFixed(3)} ms`);
     el.offset.title = s.sync?.clientDriftPpm == null ? "" : `drift ${s.sync.clientDriftPpm.toFixed(1)} ppm, min RTT ${s.sync.minRttMs?.toFixed(2)} ms, ${s.sync.exchanges} exchanges`;
     setText(el.decoder, s.decoder === "webcodecs" ? "WebCodecs" : s.decoder === "wasm" ? "WebAssembly (libopus)" : "–");
-    const playing = s.audio === "running";
-    setText(el.play, playing ? "Pause" : "Play");
-    el.play.dataset.playing = String(playing);
+    const notice = offAirNotice(offAir, s.audio === "running");
+    el.notice.hidden = notice === null;
+    el.notice.dataset.kind = offAir?.kind ?? "live";
+    setText(el.noticeText, notice ?? "");
+    const button = playButton(s, offAir);
+    setText(el.play, button.text);
+    if (button.pressed === null) el.play.removeAttribute("aria-pressed");
+    else el.play.setAttribute("aria-pressed", String(button.pressed));
+    el.play.disabled = button.disabled;
+    el.play.dataset.playing = String(s.audio === "running");
   };
   player.on("stats", render);
+  player.on("message", (m) => {
+    if (m.type !== "error") return;
+    el.error.hidden = false;
+    el.error.replaceChildren(codeElement(m.code), `: ${m.message}`);
+  });
   player.on("error", (err) => {
     el.error.hidden = false;
     setText(el.error, err.message);

@@ -1,9 +1,14 @@
 /**
  * The stream list, GET /: every stream the cluster knows (GET /api/streams), live ones first,
  * with title and listener count, refreshed every 2 s; a form opens the broadcaster page.
+ * On a node with `LISTEN_AUTH=token` the list needs a listener token: `?token=` or `#token=` on the
+ * page's URL, sent as `Authorization: Bearer` and passed on to the player links (`#token=`).
  */
 import type { StreamInfo } from "../../media/wire/control";
-import { byId, plural, setText } from "./dom";
+import { byId, fragmentToken, plural, setText } from "./dom";
+
+/** The listener token of the page's URL, if any. */
+const TOKEN = new URLSearchParams(location.search).get("token")?.trim() || fragmentToken() || null;
 
 /** Refresh interval of the list, ms. */
 const REFRESH_MS = 2000;
@@ -16,7 +21,7 @@ function row(s: StreamInfo): HTMLLIElement {
   li.dataset.streamId = s.streamId;
   li.dataset.state = s.state;
   const title = document.createElement("a");
-  title.href = `/listen/${encodeURIComponent(s.streamId)}`;
+  title.href = `/listen/${encodeURIComponent(s.streamId)}${TOKEN ? `#token=${encodeURIComponent(TOKEN)}` : ""}`;
   title.className = "stream-title";
   title.textContent = s.title || s.streamId;
   const facts = document.createElement("p");
@@ -39,9 +44,14 @@ function row(s: StreamInfo): HTMLLIElement {
   return li;
 }
 
-async function refresh(list: HTMLElement, empty: HTMLElement, updated: HTMLElement, last: { json: string }): Promise<void> {
+/**
+ * Loads the list and shows it. When loading fails the list shown is kept but marked stale
+ * (`data-stale`, dimmed) with the time it was loaded: its states and listener counts are old news.
+ */
+async function refresh(list: HTMLElement, empty: HTMLElement, updated: HTMLElement, last: { json: string; at: string }): Promise<void> {
   try {
-    const res = await fetch("/api/streams", { cache: "no-store" });
+    const res = await fetch("/api/streams", { cache: "no-store", headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {} });
+    if (res.status === 401 || res.status === 403) throw new Error(`HTTP ${res.status}: this node's stream list needs a listener token: open the page with #token=…`);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const streams = ((await res.json()) as StreamInfo[]).sort((a, b) => ORDER[a.state] - ORDER[b.state] || b.listeners - a.listeners || a.streamId.localeCompare(b.streamId));
     const json = JSON.stringify(streams);
@@ -50,9 +60,13 @@ async function refresh(list: HTMLElement, empty: HTMLElement, updated: HTMLEleme
       list.replaceChildren(...streams.map(row));
       empty.hidden = streams.length > 0;
     }
-    setText(updated, `Updated ${new Date().toLocaleTimeString()}`);
+    last.at = new Date().toLocaleTimeString();
+    setText(updated, `Updated ${last.at}`);
+    delete list.dataset.stale;
   } catch (err) {
-    setText(updated, `Could not load the list (${err instanceof Error ? err.message : String(err)}); retrying.`);
+    const why = err instanceof Error ? err.message : String(err);
+    list.dataset.stale = "true";
+    setText(updated, last.at ? `Could not load the list (${why}); showing it as of ${last.at}, retrying.` : `Could not load the list (${why}); retrying.`);
   }
 }
 
@@ -60,7 +74,7 @@ function main(): void {
   const list = byId("streams");
   const empty = byId("empty");
   const updated = byId("updated");
-  const last = { json: "" };
+  const last = { json: "", at: "" };
   const tick = () => void refresh(list, empty, updated, last).finally(() => setTimeout(tick, REFRESH_MS));
   tick();
   const form = byId<HTMLFormElement>("new");

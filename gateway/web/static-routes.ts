@@ -6,7 +6,7 @@
  * | GET / | streams.html: the list of streams with listener counts |
  * | GET /listen/:streamId | player.html: the live player |
  * | GET /broadcast/:streamId | broadcaster.html: microphone or file, encoded in the browser |
- * | GET /assets/* | the bundled client (gateway/web/bundle.ts) and style.css |
+ * | GET /assets/* | the bundled client and style.css (gateway/web/bundle.ts: dist/web, or built in memory when stale) |
  *
  * Pages are static HTML; their scripts read the stream id from the URL. A stream id that does not
  * match STREAM_ID_PATTERN gets a 404 page.
@@ -16,6 +16,7 @@ import path from "node:path";
 import { STREAM_ID_PATTERN } from "../../media/wire/control";
 import type { Gateway } from "../gateway";
 import type { HttpResponse } from "../uws";
+import { ROOT } from "../../bin/build";
 import { webAssets } from "./bundle";
 
 /**
@@ -27,9 +28,9 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-s
 const PAGE_FILES = ["streams", "player", "broadcaster"] as const;
 type Page = (typeof PAGE_FILES)[number];
 
-/** The pages' HTML, read once (gateway/web/<page>.html). */
+/** The pages' HTML, read once (gateway/web/<page>.html; from the root, as this file may run bundled in dist/bin/cli.js). */
 function loadPages(): Record<Page, string> {
-  return Object.fromEntries(PAGE_FILES.map((name) => [name, fs.readFileSync(path.join(__dirname, `${name}.html`), "utf8")])) as Record<Page, string>;
+  return Object.fromEntries(PAGE_FILES.map((name) => [name, fs.readFileSync(path.join(ROOT, "gateway/web", `${name}.html`), "utf8")])) as Record<Page, string>;
 }
 
 /**
@@ -59,9 +60,20 @@ const NOT_FOUND_PAGE = `<!doctype html><html lang="en"><meta charset="utf-8"><me
 export function registerStaticRoutes(gw: Gateway): void {
   const { app } = gw;
   const pages = loadPages();
-  /** Serves a page; the first one also starts building the bundle its scripts will ask for. */
+  let told = false;
+  /** The client, logged once: whether it came from dist/web or was built here (dist/web stale or missing). */
+  const client = () =>
+    webAssets().then((web) => {
+      if (!told) {
+        told = true;
+        const msg = web.source === "memory" ? "web client built in memory (dist/web is missing or older than its sources)" : "web client served from dist/web";
+        gw.log.debug({ source: web.source, files: web.assets.size }, msg);
+      }
+      return web.assets;
+    });
+  /** Serves a page; the first one also starts loading (or building) the client its scripts will ask for. */
   const page = (res: HttpResponse, name: Page, streamId?: string): void => {
-    void webAssets().catch(() => undefined);
+    void client().catch(() => undefined);
     if (streamId === undefined || STREAM_ID_PATTERN.test(streamId)) send(res, "200 OK", "text/html; charset=utf-8", pages[name]);
     else send(res, "404 Not Found", "text/html; charset=utf-8", NOT_FOUND_PAGE);
   };
@@ -72,7 +84,7 @@ export function registerStaticRoutes(gw: Gateway): void {
     const name = req.getUrl().slice("/assets/".length);
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    webAssets().then(
+    client().then(
       (assets) => {
         if (aborted) return;
         const asset = assets.get(name);

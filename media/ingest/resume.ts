@@ -8,7 +8,15 @@
  * Boundaries used: Ogg pages (RFC 3533 §6: capture pattern "OggS", 27-byte header, lacing table;
  * header pages are those with granule position 0, RFC 7845 §3 / Vorbis I spec §4.3); WebM clusters
  * (Matroska element ID 0x1F43B675, RFC 9559 §5.1.3); WAV "data" chunk (RIFF) and PCM block
- * alignment; MP3 needs none (ffmpeg resyncs on frame sync words).
+ * alignment; MP3 needs none (ffmpeg resyncs on frame sync words); ADTS AAC resumes at the next
+ * ADTS sync word (ISO/IEC 14496-3 §1.A.2.2: 12 bits set, layer 00); FLAC keeps "fLaC" and its
+ * metadata blocks as the header and resumes at the next frame sync code (FLAC format, RFC 9639
+ * §8.1 and §9.1: 0xFFF8 or 0xFFF9).
+ *
+ * What a restart loses with these: the bytes the crashed ffmpeg had read but not yet turned into
+ * output (its pipe and decoder buffers), and for Ogg and WebM the rest of the interrupted page or
+ * cluster. The encoder uses them for Ogg, WebM, MP3 and WAV of codecs ffmpeg has no raw demuxer
+ * for (ADPCM…); PCM WAV and pcm_s16le restart exactly instead (pcm-replay.ts).
  */
 import type { IngestFormat } from "../wire/control";
 
@@ -17,6 +25,12 @@ export interface IngestResumer {
   push(chunk: Uint8Array): Uint8Array[];
   /** Call when a new ffmpeg starts: returns the header bytes to write to it first. */
   restart(): Uint8Array[];
+  /**
+   * At the end of the input: returns the received bytes still held back (an Ogg page whose end
+   * never came), so that everything received reaches ffmpeg. Bytes skipped on purpose after a
+   * restart (the rest of an interrupted WebM cluster) stay skipped.
+   */
+  flush(): Uint8Array[];
 }
 
 const MAX_HEADER_BYTES = 1 << 20;
@@ -33,7 +47,11 @@ export function createResumer(format: Exclude<IngestFormat, "opus">, blockAlign 
     case "pcm_s16le":
       return new PcmResumer(blockAlign);
     case "mp3":
-      return { push: (c) => [c], restart: () => [] };
+      return { push: (c) => [c], restart: () => [], flush: () => [] };
+    case "aac":
+      return new SyncWordResumer(new Uint8Array(0), (b0, b1) => b0 === 0xff && (b1 & 0xf6) === 0xf0);
+    case "flac":
+      return new FlacResumer();
   }
 }
 
@@ -97,6 +115,12 @@ class OggResumer implements IngestResumer {
   restart(): Uint8Array[] {
     return [...this.headers];
   }
+
+  flush(): Uint8Array[] {
+    const rest = this.pending;
+    this.pending = new Uint8Array(0);
+    return rest.length ? [rest] : [];
+  }
 }
 
 const CLUSTER_ID = [0x1f, 0x43, 0xb6, 0x75];
@@ -136,6 +160,10 @@ class WebmResumer implements IngestResumer {
     this.seeking = this.headerDone;
     return this.header.length ? [this.header] : [];
   }
+
+  flush(): Uint8Array[] {
+    return [];
+  }
 }
 
 /** Raw PCM: after a restart, skips to the next whole sample frame. */
@@ -162,6 +190,10 @@ class PcmResumer implements IngestResumer {
 
   restart(): Uint8Array[] {
     this.skip = (this.blockAlign - (this.total % this.blockAlign)) % this.blockAlign;
+    return [];
+  }
+
+  flush(): Uint8Array[] {
     return [];
   }
 }
@@ -195,6 +227,10 @@ class WavResumer implements IngestResumer {
     return this.header.length ? [this.header] : [];
   }
 
+  flush(): Uint8Array[] {
+    return [];
+  }
+
   /** Offset just past the "data" chunk header, or -1; reads blockAlign from "fmt ". */
   private headerEnd(b: Uint8Array): number {
     if (b.length < 12) return -1;
@@ -209,4 +245,81 @@ class WavResumer implements IngestResumer {
     }
     return -1;
   }
+}
+
+/** After a restart, replays `header` and skips input to the next two bytes that `isSync` accepts. */
+class SyncWordResumer implements IngestResumer {
+  private seeking = false;
+  private carry: Uint8Array = new Uint8Array(0);
+  constructor(
+    protected header: Uint8Array,
+    private readonly isSync: (b0: number, b1: number) => boolean,
+  ) {}
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (!this.seeking) return [chunk];
+    const all = concat(this.carry, chunk);
+    for (let i = 0; i + 1 < all.length; i++) {
+      if (this.isSync(all[i]!, all[i + 1]!)) {
+        this.seeking = false;
+        this.carry = new Uint8Array(0);
+        return [all.subarray(i)];
+      }
+    }
+    this.carry = all.slice(Math.max(0, all.length - 1));
+    return [];
+  }
+
+  restart(): Uint8Array[] {
+    this.seeking = true;
+    return this.header.length ? [this.header] : [];
+  }
+
+  flush(): Uint8Array[] {
+    return [];
+  }
+}
+
+/** FLAC: "fLaC" and the metadata blocks up to the one flagged last are the header. */
+class FlacResumer extends SyncWordResumer {
+  private received: Uint8Array = new Uint8Array(0);
+  private headerDone = false;
+
+  constructor() {
+    super(new Uint8Array(0), (b0, b1) => b0 === 0xff && (b1 === 0xf8 || b1 === 0xf9));
+  }
+
+  override push(chunk: Uint8Array): Uint8Array[] {
+    if (!this.headerDone) {
+      this.received = concat(this.received, chunk);
+      const end = flacHeaderEnd(this.received);
+      if (end >= 0 || this.received.length >= MAX_HEADER_BYTES) {
+        this.headerDone = true;
+        this.header = end >= 0 ? this.received.slice(0, end) : new Uint8Array(0);
+        this.received = new Uint8Array(0);
+      }
+    }
+    return super.push(chunk);
+  }
+
+  override restart(): Uint8Array[] {
+    // before the header is complete, what arrived so far is all there is: replay it
+    if (!this.headerDone) return this.received.length ? [this.received] : [];
+    return super.restart();
+  }
+}
+
+/** Offset just past the last metadata block of a FLAC stream (RFC 9639 §8.1), or -1 when not all there. */
+function flacHeaderEnd(b: Uint8Array): number {
+  if (b.length < 4) return -1;
+  if (b[0] !== 0x66 || b[1] !== 0x4c || b[2] !== 0x61 || b[3] !== 0x43) return 0; // not "fLaC": no header to keep
+  let at = 4;
+  while (at + 4 <= b.length) {
+    const last = (b[at]! & 0x80) !== 0;
+    const size = (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!;
+    at += 4 + size;
+    if (at > b.length) return -1;
+    if (last) return at;
+  }
+  return -1;
 }

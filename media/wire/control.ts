@@ -5,8 +5,11 @@
  */
 import { z } from "zod";
 
-/** Container or codec a broadcaster may send. `opus` means binary audio.data messages. */
-export const INGEST_FORMATS = ["opus", "ogg", "webm", "mp3", "wav", "pcm_s16le"] as const;
+/**
+ * Container or codec a broadcaster may send. `opus` means binary audio.data messages; `aac` is
+ * ADTS (what Icecast sources send as audio/aac, audio/aacp), `flac` native FLAC (audio/flac).
+ */
+export const INGEST_FORMATS = ["opus", "ogg", "webm", "mp3", "wav", "pcm_s16le", "aac", "flac"] as const;
 export type IngestFormat = (typeof INGEST_FORMATS)[number];
 
 /** Stream ids: 1-64 of A-Z a-z 0-9 _ - (safe as URL segment, NATS token and uWS topic). */
@@ -44,7 +47,13 @@ export const StreamMetadataMessage = z.object({
 /** Broadcaster → server: end the stream (state becomes `ended`). */
 export const StreamStopMessage = z.object({ type: z.literal("stream.stop") });
 
-export const BroadcasterMessage = z.union([StreamStartMessage, StreamMetadataMessage, StreamStopMessage]);
+/**
+ * Broadcaster or listener → server: a new token for this session, before the current one expires
+ * (the server sends auth.expiring ahead of it). Same `sub`, same scope on the stream.
+ */
+export const AuthRefreshMessage = z.object({ type: z.literal("auth.refresh"), token: z.string().min(1).max(8192) });
+
+export const BroadcasterMessage = z.union([StreamStartMessage, StreamMetadataMessage, StreamStopMessage, AuthRefreshMessage]);
 export type BroadcasterMessage = z.infer<typeof BroadcasterMessage>;
 export type StreamStart = z.infer<typeof StreamStartMessage>;
 
@@ -135,4 +144,16 @@ export interface ClockPongMessage {
   t2: number;
 }
 
-export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage | SyncTickMessage | ClockPongMessage;
+/** Server → broadcaster or listener: the session's token expires at `exp` (s since the epoch); send auth.refresh. */
+export interface AuthExpiringMessage {
+  type: "auth.expiring";
+  exp: number;
+}
+
+/** Server → broadcaster or listener: auth.refresh accepted; the session now lasts until `exp`. */
+export interface AuthRefreshedMessage {
+  type: "auth.refreshed";
+  exp: number;
+}
+
+export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage | SyncTickMessage | ClockPongMessage | AuthExpiringMessage | AuthRefreshedMessage;

@@ -11,6 +11,7 @@ import type { Broadcast } from "../../bin/commands/broadcast";
 import { Listener } from "../../bin/commands/listen";
 import type { BroadcasterStats } from "../../client/core/stats";
 import { bestAlignment, decodeFileWithFfmpeg, decodeOpusPackets } from "../support/audio-match";
+import { testToken } from "../support/auth";
 import { broadcasterStats, launchChromium, screenshot, waitForValue, type Browser } from "../support/browser";
 import { startBroadcast } from "../support/broadcast";
 import { MEDIA, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
@@ -51,6 +52,11 @@ async function recordingListener(url: string, streamId: string): Promise<{ liste
   return { listener, packets };
 }
 
+/** The broadcaster page of `streamId` (with `query`, e.g. "?encoder=…") as a broadcaster's link opens it: a publish token in the fragment. */
+async function broadcasterUrl(http: string, streamId: string, query = ""): Promise<string> {
+  return `${http}/broadcast/${streamId}${query}#token=${await testToken("publish", [streamId])}`;
+}
+
 /** Opens the broadcaster page, fills in the form and clicks Go live; waits until it is live. */
 async function goLive(page: Page, url: string, o: { title: string; file?: string }): Promise<BroadcasterStats> {
   await page.goto(url);
@@ -78,7 +84,7 @@ describe("browser: broadcaster page in headless Chromium", function () {
 
   it("goes live with the fake microphone (WebCodecs Opus); a Node listener receives non-silent frames", async () => {
     const page = await browser.newPage();
-    const live = await goLive(page, `${node.http}/broadcast/mic`, { title: "Fake microphone" });
+    const live = await goLive(page, await broadcasterUrl(node.http, "mic"), { title: "Fake microphone" });
     assert.equal(live.encoder, "webcodecs");
     const { listener, packets } = await recordingListener(node.url, "mic");
     assert.equal(listener.last("stream.status")?.title, "Fake microphone");
@@ -103,7 +109,7 @@ describe("browser: broadcaster page in headless Chromium", function () {
   it("broadcasts a local file (apex-aleph.ogg) that the listener hears as that recording", async () => {
     const page = await browser.newPage();
     const file = path.join(MEDIA, "apex-aleph.ogg");
-    await goLive(page, `${node.http}/broadcast/file`, { title: "Apex Aleph", file });
+    await goLive(page, await broadcasterUrl(node.http, "file"), { title: "Apex Aleph", file });
     const { listener, packets } = await recordingListener(node.url, "file");
     await waitFor(() => packets.length >= 250, 15_000, "5 s of Opus frames from the page");
     const stats = await broadcasterStats(page);
@@ -120,7 +126,7 @@ describe("browser: broadcaster page in headless Chromium", function () {
 
   it("falls back to MediaRecorder WebM/Opus (format webm, encoded again by the server)", async () => {
     const page = await browser.newPage();
-    const live = await goLive(page, `${node.http}/broadcast/mic-webm?encoder=mediarecorder`, { title: "Recorder" });
+    const live = await goLive(page, await broadcasterUrl(node.http, "mic-webm", "?encoder=mediarecorder"), { title: "Recorder" });
     assert.equal(live.encoder, "mediarecorder");
     const { listener, packets } = await recordingListener(node.url, "mic-webm");
     assert.equal(listener.last("stream.status")?.format, "webm");
@@ -139,7 +145,7 @@ describe("browser: broadcaster page in headless Chromium", function () {
     const page = await browser.newPage();
     try {
       other = await startBroadcast(node.url, "taken", "awakening.ogg", "opus");
-      await page.goto(`${node.http}/broadcast/taken`);
+      await page.goto(await broadcasterUrl(node.http, "taken"));
       await page.getByRole("button", { name: "Go live" }).click();
       await waitForBroadcaster(page, (s) => s.state.state === "failed", 10_000, "the refusal");
       assert.match(await page.locator("#errors").innerText(), /BROADCASTER_EXISTS/);

@@ -8,6 +8,7 @@ import path from "node:path";
 import WebSocket from "ws";
 import { Backoff, JitterBuffer, ListenConnection, PublishConnection, type SocketFactory, type WebSocketLike } from "../../client/core";
 import { encodeOpusWithFfmpeg } from "../support/audio-match";
+import { testToken } from "../support/auth";
 import { freePort, MEDIA, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
 
 const wsFactory: SocketFactory = (url) => new WebSocket(url) as unknown as WebSocketLike;
@@ -123,7 +124,9 @@ describe("browser client core, from Node", function () {
       listener.start();
       await waitFor(() => listener.state.state === "open", 5000, "the listener to open");
 
-      const publisher = new PublishConnection({ baseUrl: node.url, streamId: "sdk", format: "opus", title: "SDK", createSocket: wsFactory, backoff: { baseMs: 100 } });
+      // the token as a browser sends it (?token=, the default), asked again for the socket after the restart
+      const token = () => testToken("publish", ["sdk"]);
+      const publisher = new PublishConnection({ baseUrl: node.url, streamId: "sdk", format: "opus", title: "SDK", token, createSocket: wsFactory, backoff: { baseMs: 100 } });
       const started = await publisher.start();
       assert.equal(started.state, "live");
       let sent = 0;
@@ -135,7 +138,7 @@ describe("browser client core, from Node", function () {
         await waitFor(() => titles.includes("Apex Aleph"), 2000, "metadata at the listener");
         await waitFor(() => publisher.info?.listeners === 1, 2000, "the publisher to see 1 listener");
 
-        const second = new PublishConnection({ baseUrl: node.url, streamId: "sdk", format: "opus", createSocket: wsFactory });
+        const second = new PublishConnection({ baseUrl: node.url, streamId: "sdk", format: "opus", token, createSocket: wsFactory });
         await assert.rejects(second.start(), (err: Error & { code?: string }) => err.code === "BROADCASTER_EXISTS");
         assert.equal(second.state.state, "failed");
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
+import { testToken } from "../support/auth";
 import { openListeners, startBroadcast } from "../support/broadcast";
 import { startCluster } from "../support/cluster";
 import { ROOT, waitFor } from "../support/node-process";
@@ -14,9 +15,9 @@ class Repl {
   output = "";
   readonly proc: ChildProcessWithoutNullStreams;
 
-  constructor(namespace: string) {
+  constructor(namespace: string, token?: string) {
     this.proc = spawn(process.execPath, [path.join(ROOT, "bin/veza-stream"), "repl"], {
-      env: { ...process.env, NATS_URL, CLUSTER_NAMESPACE: namespace, LOG_LEVEL: "error" },
+      env: { ...process.env, NATS_URL, CLUSTER_NAMESPACE: namespace, LOG_LEVEL: "error", VEZA_TOKEN: token ?? "" },
     });
     this.proc.stdout.on("data", (d: Buffer) => (this.output += d.toString()));
     this.proc.stderr.on("data", (d: Buffer) => (this.output += d.toString()));
@@ -40,12 +41,17 @@ describe("admin REPL", function () {
       { name: "wk", services: "stream,encoder" },
     ]);
     const gw = cluster.nodes.gw!;
-    const repl = new Repl(cluster.namespace);
+    const repl = new Repl(cluster.namespace, await testToken("admin", ["*"], { sub: "ops" }));
     try {
       const broadcast = await startBroadcast(gw.url, "console", "apex-aleph.ogg", "opus", { startSeconds: 10 });
       const closedWith = new Promise<number>((r) => broadcast.once("close", (code: number) => r(code)));
       const [listener] = await openListeners(gw.url, "console", 1);
-      await waitFor(() => (listener?.stats.frames ?? 0) > 10, 5000, "audio");
+      await waitFor(() => (listener?.stats.frames ?? 0) > 10, 15_000, "audio").catch(async (err: Error) => {
+        // what each side saw, to tell a broadcast that stopped from a relay that never fed the listener
+        const info = await (await fetch(`${gw.http}/api/streams/console`)).text();
+        const relay = (await (await fetch(`${gw.http}/metrics`)).text()).split("\n").filter((l) => /^veza_(relay|frames_out|listeners )/.test(l));
+        throw new Error(`${err.message}; listener ${JSON.stringify(listener?.stats)}; broadcast sent ${broadcast.reconnects} reconnects; stream ${info}; gw ${relay.join(", ")}`);
+      });
       await waitFor(() => /veza \$/.test(repl.output), 10_000, "the REPL prompt");
       await repl.run("roles", /wk .*encoder,stream/);
       assert.match(await repl.run("streams", /console/), /console\s*[│║]\s*wk\s*[│║]\s*live/);
@@ -58,6 +64,37 @@ describe("admin REPL", function () {
       assert.equal(await closedWith, 4410, "the broadcaster is closed with STREAM_ENDED");
     } finally {
       repl.proc.kill();
+      await cluster.stop();
+    }
+  });
+
+  it("refuses every operator command without an admin token, and the admin actions themselves refuse a caller without one", async () => {
+    const cluster = await startCluster([
+      { name: "gw", services: "gateway,relay" },
+      { name: "wk", services: "stream,encoder" },
+    ]);
+    const gw = cluster.nodes.gw!;
+    // what an action's VezaError says when it is printed by moleculer-repl's `call`
+    const actionRefusal = { UNAUTHORIZED: /VezaError: admin needs a token/, FORBIDDEN: /VezaError: the token of dj does not allow admin/ };
+    const consoles = [new Repl(cluster.namespace), new Repl(cluster.namespace, await testToken("publish", ["*"], { sub: "dj" }))];
+    try {
+      const broadcast = await startBroadcast(gw.url, "guarded", "apex-aleph.ogg", "opus", { startSeconds: 10 });
+      const [listener] = await openListeners(gw.url, "guarded", 1);
+      await waitFor(() => (listener?.stats.frames ?? 0) > 10, 15_000, "audio");
+      const sessionId = listener!.stats.sessionId!;
+      for (const [repl, code] of [[consoles[0]!, "UNAUTHORIZED"], [consoles[1]!, "FORBIDDEN"]] as const) {
+        await waitFor(() => /veza \$/.test(repl.output), 10_000, "the REPL prompt");
+        for (const command of ["streams", "roles", "stats", "listeners guarded", `kick ${sessionId}`, "stream stop guarded", "revoke abc 4102444800"]) {
+          await repl.run(command, new RegExp(`refused: ${code}`));
+        }
+        // Moleculer's own `call` reaches the action, which checks the token where it runs
+        await repl.run("call stream.end --streamId guarded", actionRefusal[code]);
+        await repl.run(`call gateway.kick --sessionId ${sessionId}`, actionRefusal[code]);
+      }
+      assert.equal(listener!.stats.frames > 0 && !listener!.stats.closeCode, true, "the listener was not kicked");
+      await broadcast.stop();
+    } finally {
+      for (const r of consoles) r.proc.kill();
       await cluster.stop();
     }
   });

@@ -3,6 +3,7 @@ import pino from "pino";
 import { Broadcast } from "../../bin/commands/broadcast";
 import { Listener } from "../../bin/commands/listen";
 import { resolveFfmpegPath } from "../../transports/ffmpeg/ffmpeg-path";
+import { testToken } from "./auth";
 import { MEDIA, waitFor } from "./node-process";
 
 /** Starts a real-time broadcast of a recording in ../shared/media through the CLI's Broadcast. */
@@ -11,10 +12,11 @@ export async function startBroadcast(
   streamId: string,
   file: string,
   send: "opus" | "ogg" | "mp3" | "webm" | "wav",
-  opts: { startSeconds?: number; loop?: boolean; reconnect?: boolean } = {},
+  opts: { startSeconds?: number; loop?: boolean; reconnect?: boolean; token?: string } = {},
 ): Promise<Broadcast> {
   const b = new Broadcast({
     url, streamId, input: path.join(MEDIA, file), send, ffmpegPath: resolveFfmpegPath(), log: pino({ level: "silent" }), title: file, ...opts,
+    token: opts.token ?? (() => testToken("publish", [streamId])),
   });
   b.on("error", () => undefined);
   await b.start();

@@ -15,8 +15,12 @@ import { ROOT } from "./node-process";
 /** The Chromium binary: CHROMIUM_PATH, else /usr/bin/chromium (apt-get install chromium). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** Where the test run saves page screenshots (shown in the README). */
-export const SCREENSHOT_DIR = path.join(ROOT, "docs/screenshots");
+/**
+ * Where page screenshots go: test/artifacts/screenshots (ignored by git) unless SCREENSHOT_DIR names
+ * another folder (relative to the repository root). `npm run screenshots` points it at
+ * docs/screenshots to update the README's images; an ordinary test run leaves the tree untouched.
+ */
+export const SCREENSHOT_DIR = path.resolve(ROOT, process.env.SCREENSHOT_DIR || "test/artifacts/screenshots");
 
 export const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -73,13 +77,37 @@ export async function launchChromium(): Promise<Browser> {
   };
 }
 
-/** Saves a full-page screenshot as docs/screenshots/<name>.png. */
+/** Saves a full-page screenshot as <name>.png in {@link SCREENSHOT_DIR}; returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true, animations: "disabled" });
   return file;
 }
+
+/**
+ * Where `text` (a whole text node's substring under `selector`) is laid out: the number of lines
+ * its characters occupy, and whether anything under `selector` sticks out of it sideways.
+ */
+export function layoutOf(page: Page, selector: string, text: string): Promise<{ lines: number; overflows: boolean }> {
+  return page.evaluate(`(${LAYOUT_IN_PAGE})(${JSON.stringify(selector)}, ${JSON.stringify(text)})`);
+}
+
+/** {@link layoutOf}'s half in the page (plain JavaScript: the Node tsconfig has no DOM types). */
+const LAYOUT_IN_PAGE = `(selector, text) => {
+  const root = document.querySelector(selector);
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.textContent.indexOf(text);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + text.length);
+    const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+    return { lines: tops.size, overflows: root.scrollWidth > root.clientWidth + 1 || document.documentElement.scrollWidth > window.innerWidth };
+  }
+  throw new Error("no text node under " + selector + " holds " + text);
+}`;
 
 /** What the pages put on `window` for tests (client/pages/player.ts, broadcaster.ts). */
 interface PageGlobals {

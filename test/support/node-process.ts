@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
+import { TEST_JWT_SECRET, TEST_RATE_LIMITS } from "./auth";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const MEDIA = path.resolve(ROOT, "../shared/media");
@@ -17,20 +18,28 @@ export interface NodeProcess {
   http: string;
   /** Log lines (parsed JSON) seen so far. */
   logs: Array<Record<string, unknown>>;
+  /** Everything the node wrote so far, stdout and stderr, as text. */
+  output(): string;
   stop(): Promise<void>;
 }
 
 export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
   const proc = spawn(process.execPath, [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", "info", ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // ICECAST_PORT off unless a test asks for it: every node would try port 8000 otherwise
+    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS, ICECAST_PORT: "off", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = "";
-  proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  let all = "";
+  proc.stderr?.on("data", (d: Buffer) => ((stderr += d.toString()), (all += d.toString())));
+  proc.stdout?.on("data", (d: Buffer) => (all += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start in 20 s: ${stderr}`)), 20_000);
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL"); // a node that did not start is not left running
+      reject(new Error(`node did not start in 20 s: ${stderr}`));
+    }, 20_000);
     readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
       let entry: Record<string, unknown>;
       try {
@@ -55,15 +64,19 @@ export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessE
     url: `ws://127.0.0.1:${port}`,
     http: `http://127.0.0.1:${port}`,
     logs,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
+    output: () => all,
+    stop: () => stopChild(proc, 5000),
   };
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL if it has not exited after `killAfterMs` (ms). Resolves once it exited. */
+export async function stopChild(proc: ChildProcess, killAfterMs: number): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once("exit", r));
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), killAfterMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Resolves when `predicate` is true, polling every 20 ms. @throws after `timeoutMs`. */

@@ -24,6 +24,8 @@ describe("config", () => {
   it("has defaults for everything", () => {
     const c = loadConfig({}, {});
     assert.equal(c.port, 8080);
+    assert.equal(c.reusePort, false);
+    assert.equal(c.logFormat, "auto");
     assert.equal(c.host, "0.0.0.0");
     assert.equal(c.nodeId, `${os.hostname()}-${process.pid}`);
     assert.equal(c.natsUrl, undefined);
@@ -44,16 +46,20 @@ describe("config", () => {
     const c = loadConfig({
       PORT: "9000", HOST: "127.0.0.1", NODE_ID: "gw-1", NATS_URL: "nats://nats.local:4222", CLUSTER_NAMESPACE: "staging_2", REDIS_URL: "rediss://redis.local:6380/0", SERVICES: "gateway, stream",
       LOG_LEVEL: "debug", OPUS_BITRATE: "96000", MAX_BACKPRESSURE_BYTES: "65536", MAX_LISTENERS: "50", START_TIMEOUT_MS: "2500", PLAYOUT_DELAY_MS: "90",
-      FFMPEG_PATH: "/opt/ffmpeg", DEMO_FILE: "x.ogg", DEMO_STREAM: "radio_1",
+      FFMPEG_PATH: "/opt/ffmpeg", DEMO_FILE: "x.ogg", DEMO_STREAM: "radio_1", REUSE_PORT: "1", LOG_FORMAT: "json",
     });
-    assert.deepEqual(
-      { ...c },
-      {
+    const expected: Record<string, unknown> = {
         port: 9000, host: "127.0.0.1", nodeId: "gw-1", natsUrl: "nats://nats.local:4222", namespace: "staging_2", redisUrl: "rediss://redis.local:6380/0", services: ["gateway", "stream"],
         logLevel: "debug", opusBitrate: 96_000, maxBackpressureBytes: 65_536, maxListeners: 50, startTimeoutMs: 2500, playoutDelayMs: 90,
-        ffmpegPath: "/opt/ffmpeg", demo: "x.ogg", demoStream: "radio_1",
-      },
-    );
+        ffmpegPath: "/opt/ffmpeg", demo: "x.ogg", demoStream: "radio_1", reusePort: true, logFormat: "json",
+    };
+    for (const [key, value] of Object.entries(expected)) assert.deepEqual((c as Record<string, unknown>)[key], value, key);
+  });
+
+  it("reads REUSE_PORT as a boolean: 1/0, true/false, yes/no, on/off in any case, and the flag as true", () => {
+    for (const v of ["1", "true", "TRUE", "yes", "On"]) assert.equal(loadConfig({ REUSE_PORT: v }).reusePort, true, v);
+    for (const v of ["0", "false", "no", "OFF"]) assert.equal(loadConfig({ REUSE_PORT: v }).reusePort, false, v);
+    assert.equal(loadConfig({ REUSE_PORT: "0" }, { reusePort: true }).reusePort, true, "the flag wins");
   });
 
   it("lets flags win over the environment, and ignores empty environment variables", () => {
@@ -112,6 +118,12 @@ describe("config", () => {
       refused({ CLUSTER_NAMESPACE: "x".repeat(33) }, {}, "CLUSTER_NAMESPACE", "--namespace", "namespace too long");
       refused({ DEMO_STREAM: "a.b" }, {}, "DEMO_STREAM", "--demo-stream", "demo stream");
     });
+    for (const v of ["maybe", "2", "enable"]) {
+      it(`REUSE_PORT=${v}`, () => refused({ REUSE_PORT: v }, {}, "REUSE_PORT", "--reuse-port", `REUSE_PORT=${v}`));
+    }
+    for (const v of ["text", "JSON", "color"]) {
+      it(`LOG_FORMAT=${v}`, () => refused({ LOG_FORMAT: v }, {}, "LOG_FORMAT", "--log-format", `LOG_FORMAT=${v}`));
+    }
     it("every bad variable at once, one line each", () => {
       assert.throws(
         () => loadConfig({ PORT: "x", LOG_LEVEL: "loud", NATS_URL: "redis://r" }),

@@ -135,6 +135,15 @@ describe("createResumer", () => {
       assert.deepEqual(Buffer.from(concat([...before, ...after])), Buffer.from(input.subarray(0, wholeEnd)));
     });
 
+    it("flush() hands out the bytes of the page whose end never came, once", () => {
+      const r = createResumer("ogg");
+      const out = pushAll(r, chunks(input, ODD));
+      const rest = r.flush();
+      assert.deepEqual(Buffer.from(concat([...out, ...rest])), Buffer.from(input), "every byte received, the partial page last");
+      assert.deepEqual(Buffer.from(concat(rest)), Buffer.from(input.subarray(wholeEnd)));
+      assert.deepEqual(r.flush(), [], "nothing twice");
+    });
+
     it("restart() before any page returns no headers", () => {
       const r = createResumer("ogg");
       r.push(input.subarray(0, 20));
@@ -329,6 +338,14 @@ describe("createResumer", () => {
       assert.deepEqual(Buffer.from(concat(after)), Buffer.from(input.subarray(clusters[3])));
     });
 
+    it("flush() holds nothing back: the rest of an interrupted cluster stays skipped", () => {
+      const r = createResumer("webm");
+      pushAll(r, chunks(input.subarray(0, clusters[4]! + 10), ODD));
+      r.restart();
+      assert.deepEqual(r.push(input.subarray(clusters[4]! + 10, clusters[4]! + 50)), []);
+      assert.deepEqual(r.flush(), []);
+    });
+
     it("restart() before the first Cluster returns the bytes so far, and the stream goes on unchanged", () => {
       const r = createResumer("webm");
       r.push(input.subarray(0, 100));
@@ -348,6 +365,7 @@ describe("createResumer", () => {
       assert.equal(out.length, parts.length);
       out.forEach((piece, i) => assert.equal(piece, parts[i], `chunk ${i} is handed on as is`));
       assert.deepEqual(Buffer.from(concat(out)), Buffer.from(mp3));
+      assert.deepEqual(r.flush(), [], "nothing held back");
     });
   });
 });

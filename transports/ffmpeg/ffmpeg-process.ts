@@ -73,8 +73,14 @@ export class FfmpegProcess extends EventEmitter {
   private lastOutputAt = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** stdin of the running generation (input `pipe`), ended by {@link drain}. */
+  private stdin: PassThrough | null = null;
+  /** Resolves when the running generation's process has exited (or could not start). */
+  private exited: Promise<void> = Promise.resolve();
   /** Restarts after crashes so far. */
   restarts = 0;
+  /** Set by {@link stop}: a run that starts after it is killed at once. */
+  private killed = false;
 
   constructor(private readonly opts: FfmpegOptions) {
     super();
@@ -106,26 +112,56 @@ export class FfmpegProcess extends EventEmitter {
     this.command?.kill(signal);
   }
 
-  /** Stops for good: no restart. Resolves once the process has exited. */
+  /** Stops for good at once (SIGKILL): no restart, no flush. Resolves once the process has exited (at most 2000 ms). */
   async stop(): Promise<void> {
+    this.halt();
+    this.killed = true;
+    const command = this.command;
+    if (!command) return;
+    command.kill("SIGKILL");
+    await withTimeout(this.exited, 2000);
+  }
+
+  /**
+   * Stops for good after ffmpeg has finished its input: ends its stdin (input `pipe`), so that it
+   * decodes, encodes and writes everything it was given and exits by itself; after `timeoutMs`
+   * (ms) it is killed with SIGKILL. No restart after that either way. Called between a crash and
+   * its restart, it spawns the next generation at once (the `spawn` listener gives it its input)
+   * and drains that. Resolves once the process has exited (its stdout then ends after its last
+   * byte); with no process (after a stop, or `failed`) at once. Never rejects.
+   * @returns true if ffmpeg exited by itself within `timeoutMs`, false if it had to be killed or none was running.
+   */
+  async drain(timeoutMs = 2000): Promise<boolean> {
+    const restartPending = this.restartTimer !== null && !this.stopped;
+    this.halt();
+    // between a crash and its restart: restart now, so that what the crashed run left is finished too
+    if (restartPending) this.spawn();
+    const command = this.command;
+    if (!command) return false;
+    this.stdin?.end();
+    const exitedInTime = await withTimeout(this.exited.then(() => true), timeoutMs);
+    if (exitedInTime === true) return true;
+    this.opts.log.warn({ pid: this.pid, timeoutMs }, "ffmpeg did not finish its input in time, killing");
+    command.kill("SIGKILL");
+    await withTimeout(this.exited, 2000);
+    return false;
+  }
+
+  /** No more restarts, watchdog or restart timer. */
+  private halt(): void {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    const command = this.command;
-    if (!command) return;
-    await new Promise<void>((resolve) => {
-      const done = () => resolve();
-      command.once("error", done);
-      command.once("end", done);
-      command.kill("SIGKILL");
-      setTimeout(done, 2000).unref();
-    });
+    this.restartTimer = null;
   }
 
   private spawn(): void {
     const { opts } = this;
     const generation = ++this.generation;
     const stdin = opts.input === "pipe" ? new PassThrough() : null;
+    this.stdin = stdin;
+    let markExited: () => void = () => undefined;
+    this.exited = new Promise<void>((resolve) => (markExited = resolve));
     const stderrTail: string[] = [];
     const command = ffmpeg({ stdoutLines: 0 })
       .setFfmpegPath(opts.ffmpegPath)
@@ -140,14 +176,18 @@ export class FfmpegProcess extends EventEmitter {
     });
     command.on("start", (cmdline: string) => {
       opts.log.debug({ generation, cmdline }, "ffmpeg started");
+      // fluent-ffmpeg spawns after its own checks: a stop() before that found no process to kill
+      if (this.killed) command.kill("SIGKILL");
     });
     command.on("error", (err: Error) => {
+      markExited();
       if (this.command === command) this.command = null;
       stdin?.destroy();
       if (this.stopped) return;
       this.onCrash(FfmpegError.from(err, stderrTail.slice(-3).join(" | ")));
     });
     command.on("end", () => {
+      markExited();
       if (this.command === command) this.command = null;
       if (!this.stopped) this.emit("end");
     });
@@ -185,4 +225,14 @@ export class FfmpegProcess extends EventEmitter {
       if (!this.stopped) this.spawn();
     }, delayMs);
   }
+}
+
+/** `promise`'s value, or undefined once `ms` (ms) have passed first. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
