@@ -12,6 +12,8 @@ import { VezaError } from "./errors";
 
 const streamId = z.string().regex(STREAM_ID_PATTERN);
 const metadata = z.record(z.string(), z.string());
+/** Bytes a gateway published on `ingest.<id>` for one broadcaster session (absent: unknown). */
+const ingestBytes = z.number().int().min(0).optional();
 /** `sub`: the user of the broadcaster's token; only the same user may take the session over (resume). */
 const broadcaster = z.object({ sessionId: z.string().min(1), nodeID: z.string().min(1), sub: z.string().max(256) });
 
@@ -30,8 +32,12 @@ export const ACTION_PARAMS = {
     /** Session id of the broadcaster's previous connection: taken over even if still on air. */
     resume: z.string().optional(),
   }),
-  /** Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent. */
-  "stream.stop": z.object({ streamId, sessionId: z.string(), reason: z.enum(["stop", "disconnect", "error"]) }),
+  /**
+   * Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent.
+   * `ingestBytes`: bytes the gateway published on `ingest.<id>` for this session; a container
+   * stream's encoder waits for all of them before it ends (see encoder.close).
+   */
+  "stream.stop": z.object({ streamId, sessionId: z.string(), reason: z.enum(["stop", "disconnect", "error"]), ingestBytes }),
   /** Operator: ends the broadcast on air (state ended; the broadcaster is closed with 4410). Errors: STREAM_NOT_FOUND. */
   "stream.end": z.object({ streamId }),
   /** Updates now-playing metadata. Errors: STREAM_NOT_FOUND, NOT_STARTED (not this broadcaster). */
@@ -50,8 +56,11 @@ export const ACTION_PARAMS = {
     sampleRate: z.number().int().optional(),
     channels: z.number().int().min(1).max(2).optional(),
   }),
-  /** Stops a stream's encoder; idempotent. */
-  "encoder.close": z.object({ streamId }),
+  /**
+   * Stops a stream's encoder after encoding its input; idempotent. `ingestBytes`: the session's
+   * bytes published on `ingest.<id>`, which the encoder waits to have received (bounded) first.
+   */
+  "encoder.close": z.object({ streamId, ingestBytes }),
   "encoder.pause": z.object({ streamId }),
   "encoder.resume": z.object({ streamId }),
   /** Encoders running on this node (pid, restarts, frames out). */

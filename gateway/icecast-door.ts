@@ -105,9 +105,11 @@ export class IcecastDoor implements IcecastHost {
     gw.httpListeners.sourceStarted(req.streamId, req.format);
     const subject = subjects.ingest(req.streamId);
     let ended = false;
+    let ingestBytes = 0;
     return {
       push: (bytes) => {
         if (ended) return;
+        ingestBytes += bytes.length;
         gw.metrics.bytesIn.inc(bytes.length);
         gw.bus.publish(subject, bytes);
       },
@@ -120,7 +122,7 @@ export class IcecastDoor implements IcecastHost {
         }
         gw.access.auditEvent("publish.stop", { streamId: req.streamId, sub, sessionId, ip: req.ip, via: "icecast" });
         gw.log.info({ streamId: req.streamId, sessionId }, "icecast source left");
-        void call(gw.broker, "stream.stop", { streamId: req.streamId, sessionId, reason: "disconnect" }, { nodeID: source.owner }).catch((err: unknown) =>
+        void call(gw.broker, "stream.stop", { streamId: req.streamId, sessionId, reason: "disconnect", ingestBytes }, { nodeID: source.owner }).catch((err: unknown) =>
           gw.log.warn({ err, streamId: req.streamId }, "stream.stop after an icecast source left failed"),
         );
       },

@@ -34,6 +34,8 @@ export interface BroadcasterData {
   stopSent: boolean;
   /** Binary messages received while stream.start is in flight, sent on once it succeeds. */
   queued: Uint8Array[];
+  /** Bytes published on `ingest.<id>` for this session, told in stream.stop (the encoder waits for them). */
+  ingestBytes: number;
   startTimer: NodeJS.Timeout | null;
   /** ms since epoch of the last error message sent; errors are rate-limited to one a second. */
   lastErrorAt: number;
@@ -89,6 +91,7 @@ export function registerPublishRoute(gw: Gateway): void {
 
   const forward = (data: BroadcasterData, bytes: Uint8Array): void => {
     gw.metrics.bytesIn.inc(bytes.length);
+    data.ingestBytes += bytes.length;
     gw.bus.publish(subjects.ingest(data.streamId), bytes);
   };
 
@@ -115,7 +118,7 @@ export function registerPublishRoute(gw: Gateway): void {
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID, sub },
       }, opts));
       if ((data.phase as Phase) === "closed") {
-        await call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect" }, { nodeID: info.owner });
+        await call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect", ingestBytes: data.ingestBytes }, { nodeID: info.owner });
         return;
       }
       data.phase = "live";
@@ -196,7 +199,7 @@ export function registerPublishRoute(gw: Gateway): void {
     data.stopSent = true;
     gw.removeBroadcaster(data.streamId, ws);
     ws.end(1000, "stream.stop");
-    void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "stop" }, { nodeID: data.owner ?? undefined }).catch((err: unknown) => gw.log.warn({ err }, "stream.stop failed"));
+    void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "stop", ingestBytes: data.ingestBytes }, { nodeID: data.owner ?? undefined }).catch((err: unknown) => gw.log.warn({ err }, "stream.stop failed"));
   };
 
   const onBinary = (ws: WebSocket<BroadcasterData>, bytes: ArrayBuffer): void => {
@@ -253,7 +256,7 @@ export function registerPublishRoute(gw: Gateway): void {
       void admitUpgrade(gw, res, u, "publish", () => aborted).then((admission) => {
         if (!admission || aborted) return;
         const data: BroadcasterData = {
-          kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, owner: null, stopSent: false, queued: [], startTimer: null, lastErrorAt: 0,
+          kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, owner: null, stopSent: false, queued: [], ingestBytes: 0, startTimer: null, lastErrorAt: 0,
           ip: u.ip, grant: admission.grant, refusal: admission.refusal, expiry: null,
         };
         res.cork(() => res.upgrade(data, key, protocol, extensions, context));
@@ -300,7 +303,7 @@ export function registerPublishRoute(gw: Gateway): void {
       if (data.owner !== null) gw.access.auditEvent("publish.stop", { streamId: data.streamId, sub: data.grant?.sub, sessionId: data.sessionId, code, ip: data.ip });
       gw.log.info({ streamId: data.streamId, sessionId: data.sessionId, code }, "broadcaster left");
       if (wasOnAir) {
-        void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect" }, { nodeID: data.owner ?? undefined }).catch((err: unknown) =>
+        void call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect", ingestBytes: data.ingestBytes }, { nodeID: data.owner ?? undefined }).catch((err: unknown) =>
           gw.log.warn({ err, streamId: data.streamId }, "stream.stop after disconnect failed"),
         );
       }

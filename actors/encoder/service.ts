@@ -38,12 +38,13 @@ export function encoderService(node: NodeContext): ServiceSchema {
   /**
    * Ends a stream's encoder. `drain`: ffmpeg finishes its input and every frame it makes is
    * published before this resolves (at most 2000 ms, then it is killed); else it is killed at once.
+   * `ingestBytes`: the input bytes the broadcaster's gateway published, waited for before the drain.
    */
-  const close = async (streamId: string, drain: boolean): Promise<boolean> => {
+  const close = async (streamId: string, drain: boolean, ingestBytes?: number): Promise<boolean> => {
     const entry = encoders.get(streamId);
     if (!entry) return false;
     encoders.delete(streamId);
-    if (drain) await entry.encoder.close(DRAIN_TIMEOUT_MS);
+    if (drain) await entry.encoder.close(DRAIN_TIMEOUT_MS, ingestBytes);
     else await entry.encoder.stop();
     return true;
   };
@@ -80,7 +81,7 @@ export function encoderService(node: NodeContext): ServiceSchema {
       },
       async close(ctx: Context) {
         const p = parseParams("encoder.close", ctx.params);
-        return { closed: await close(p.streamId, true) };
+        return { closed: await close(p.streamId, true, p.ingestBytes) };
       },
       /** Stops the stream's ffmpeg while no listener needs Opus (the stream actor's call); see StreamEncoder.pause. */
       async pause(ctx: Context) {

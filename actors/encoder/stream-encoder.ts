@@ -46,9 +46,14 @@ export interface StreamEncoderOptions {
 
 /** Most bytes held for ffmpeg while it restarts or lags, before new input is dropped. */
 const MAX_PENDING_BYTES = 4 << 20;
-/** On a networked bus, close waits until no ingest arrived for this long (ms), at most {@link SETTLE_MAX_MS}. */
+/**
+ * On a networked bus, a close that is not told how many bytes were sent waits until no ingest
+ * arrived for this long (ms), at most {@link SETTLE_MAX_MS}.
+ */
 const SETTLE_QUIET_MS = 50;
 const SETTLE_MAX_MS = 300;
+/** Longest wait in close for the ingest bytes the gateway says it sent, ms (then it encodes what came). */
+const INGEST_WAIT_MAX_MS = 1000;
 /** libopus's pre-skip (samples at 48 kHz), used until ffmpeg's OpusHead says otherwise. */
 const DEFAULT_PRE_SKIP = 312;
 
@@ -84,6 +89,10 @@ export class StreamEncoder {
   private run: Run | null = null;
   private unsubscribe: (() => void) | null = null;
   private lastIngestAt = 0;
+  /** Bytes received on the ingest subject. */
+  private bytesIn = 0;
+  /** A close waiting for `bytesIn` to reach `bytes`. */
+  private ingestWaiter: { bytes: number; resolve: () => void } | null = null;
   private seq = 0;
   private mediaTime = 0;
   /** The container input ffmpeg reads, kept for a {@link resume}. */
@@ -117,13 +126,18 @@ export class StreamEncoder {
 
   /**
    * Ends the stream's encoding without losing its tail: every byte received on the ingest subject
-   * before the call is written to ffmpeg, ffmpeg's input is ended, and the returned promise
-   * resolves once ffmpeg has exited and its last frame was published on `encoded.<id>.0` (or after
-   * `timeoutMs`, ms, when ffmpeg is killed). Never rejects.
+   * is written to ffmpeg, ffmpeg's input is ended, and the returned promise resolves once ffmpeg
+   * has exited and its last frame was published on `encoded.<id>.0` (or after `timeoutMs`, ms, when
+   * ffmpeg is killed). Never rejects.
+   * @param ingestBytes the bytes the broadcaster's gateway published on the ingest subject: on a
+   *   networked bus they may still be on their way (the stop took another path), so close first
+   *   waits until all have arrived (at most 1000 ms). Unknown: it waits for a 50 ms lull instead.
    */
-  async close(timeoutMs = 2000): Promise<void> {
+  async close(timeoutMs = 2000, ingestBytes?: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    if (this.o.bus.kind !== "local") await this.settle(Math.min(deadline, Date.now() + SETTLE_MAX_MS));
+    const waitUntil = Math.min(deadline, Date.now() + INGEST_WAIT_MAX_MS);
+    if (ingestBytes !== undefined) await this.ingestReceived(ingestBytes, waitUntil);
+    else if (this.o.bus.kind !== "local") await this.settle(Math.min(deadline, Date.now() + SETTLE_MAX_MS));
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.path?.kind === "container") for (const piece of this.path.resumer.flush()) this.write(piece);
@@ -182,6 +196,19 @@ export class StreamEncoder {
   }
 
   /** Waits until ingest has been quiet for {@link SETTLE_QUIET_MS} or `until` (ms since epoch). */
+  /** Resolves once `bytes` ingest bytes have arrived, or at `until` (ms since epoch). */
+  private async ingestReceived(bytes: number, until: number): Promise<void> {
+    if (this.bytesIn >= bytes) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.ingestWaiter = { bytes, resolve };
+      timer = setTimeout(resolve, Math.max(0, until - Date.now()));
+    });
+    clearTimeout(timer);
+    if (this.bytesIn < bytes) this.o.log.warn({ streamId: this.o.streamId, received: this.bytesIn, sent: bytes }, "encoder closing before all ingest arrived");
+    this.ingestWaiter = null;
+  }
+
   private async settle(until: number): Promise<void> {
     while (Date.now() < until && Date.now() - this.lastIngestAt < SETTLE_QUIET_MS) await new Promise((r) => setTimeout(r, 10));
   }
@@ -226,6 +253,8 @@ export class StreamEncoder {
 
   private onIngest(chunk: Uint8Array): void {
     this.lastIngestAt = Date.now();
+    this.bytesIn += chunk.length;
+    if (this.ingestWaiter && this.bytesIn >= this.ingestWaiter.bytes) this.ingestWaiter.resolve();
     if (this.path) this.feed(chunk);
     else this.onWavBytes(chunk);
   }

@@ -90,7 +90,7 @@ export function streamService(node: NodeContext): ServiceSchema {
         const p = parseParams("stream.stop", ctx.params);
         const stream = streams.get(p.streamId);
         if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
-        await takeOffAir(this.broker, stream, p.sessionId, p.reason);
+        await takeOffAir(this.broker, stream, p.sessionId, p.reason, undefined, p.ingestBytes);
         return stream.info();
       },
 
@@ -256,13 +256,13 @@ export function streamService(node: NodeContext): ServiceSchema {
    * while the stream is still live, so the frames ffmpeg flushes at the end (the input's last
    * bytes) are still stamped and published; then the stream goes off air.
    */
-  async function takeOffAir(broker: Context["broker"], stream: LiveStream, sessionId: string, reason: "stop" | "disconnect" | "error", code?: string): Promise<void> {
+  async function takeOffAir(broker: Context["broker"], stream: LiveStream, sessionId: string, reason: "stop" | "disconnect" | "error", code?: string, ingestBytes?: number): Promise<void> {
     const format = stream.format;
     if (!stream.isOnAir(sessionId) || closing.has(stream.streamId)) return;
     if (format && format !== "opus") {
       closing.add(stream.streamId);
       try {
-        await call(broker, "encoder.close", { streamId: stream.streamId }, { nodeID: broker.nodeID });
+        await call(broker, "encoder.close", { streamId: stream.streamId, ingestBytes }, { nodeID: broker.nodeID });
       } catch (err) {
         node.log.warn({ err, streamId: stream.streamId }, "encoder close failed");
       } finally {

@@ -8,12 +8,17 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import pino from "pino";
+import { StreamEncoder } from "../../actors/encoder/stream-encoder";
 import { startNode, type RunningNode } from "../../actors/node";
+import { decodeAudioData } from "../../media/wire";
+import { LocalBus } from "../../transports/bus/local-bus";
+import { resolveFfmpegPath } from "../../transports/ffmpeg/ffmpeg-path";
 import { loadConfig } from "../../config";
 import { TEST_JWT_SECRET } from "../support/auth";
 import { bestAlignment, decodeFileWithFfmpeg, decodeOpusPackets } from "../support/audio-match";
 import { MEDIA } from "../support/node-process";
 import { ensureNats, NATS_URL } from "../support/services";
+import { subjects, type BusHandler, type MediaBus } from "../../transports";
 import { FRAME, KeepingListener, OPUS_RATE, broadcast, ffmpegOutput, removeTemp, writeTemp } from "./ingest-harness";
 
 /** libopus's encoder delay (OpusHead pre-skip), samples at 48 kHz. */
@@ -85,4 +90,50 @@ for (const bus of ["in-process", "NATS"] as const) describe(`ingest: a container
       console.log(`      ${c.format} (${bus}): ${report}; end lag ${tail.lagSamples} (r ${tail.correlation.toFixed(3)})`);
     });
   }
+});
+
+/** A networked bus as a loaded NATS may behave: every message arrives `delayMs` after it was published. */
+class LateBus implements MediaBus {
+  readonly kind = "nats://late";
+  private readonly bus = new LocalBus(pino({ level: "silent" }));
+  constructor(private readonly delayMs: number) {}
+  publish(subject: string, data: Uint8Array): void {
+    setTimeout(() => this.bus.publish(subject, data), this.delayMs);
+  }
+  subscribe(subject: string, handler: BusHandler): () => void {
+    return this.bus.subscribe(subject, handler);
+  }
+  close(): Promise<void> {
+    return this.bus.close();
+  }
+}
+
+describe("ingest: the encoder waits for the bytes the gateway says it sent", function () {
+  this.timeout(30_000);
+  after(() => removeTemp());
+
+  it("an MP3 whose last bytes arrive 400 ms after the stop is encoded whole", async () => {
+    const seconds = 1.5;
+    const bytes = await ffmpegOutput(path.join(MEDIA, "machine-wars.mp3"), ["-ss", "30", "-t", String(seconds)], ["-c", "copy", "-f", "mp3", "-map_metadata", "-1"]);
+    const reference = await decodeFileWithFfmpeg(writeTemp("late.mp3", bytes), { seconds: seconds + 2 });
+    const bus = new LateBus(400);
+    let samples = 0;
+    bus.subscribe(subjects.encoded("late", 0), (m) => (samples += decodeAudioData(m).duration));
+    const encoder = new StreamEncoder({
+      streamId: "late", format: "mp3", bitrate: 64_000, ffmpegPath: resolveFfmpegPath(), bus, log: pino({ level: "silent" }),
+      onRestart: () => undefined, onFailed: (err) => assert.fail(err),
+    });
+    encoder.start();
+    const half = Math.floor(bytes.length / 2);
+    bus.publish(subjects.ingest("late"), bytes.subarray(0, half));
+    await new Promise((r) => setTimeout(r, 500)); // the first half has arrived; the second is on its way
+    bus.publish(subjects.ingest("late"), bytes.subarray(half));
+    // the stop reaches the encoder by another path, ahead of the input's tail (a 50 ms lull after
+    // the first half: without the byte count, close would end ffmpeg's input there)
+    await encoder.close(2000, bytes.length);
+    await new Promise((r) => setTimeout(r, 450)); // anything published after close would have come by now
+    const expected = reference.length + PRE_SKIP;
+    assert.ok(Math.abs(samples - expected) <= FRAME, `received ${samples} samples for ${reference.length} of input + ${PRE_SKIP}`);
+    await bus.close();
+  });
 });
