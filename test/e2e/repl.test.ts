@@ -45,12 +45,14 @@ describe("admin REPL", function () {
     try {
       const broadcast = await startBroadcast(gw.url, "console", "apex-aleph.ogg", "opus", { startSeconds: 10 });
       const closedWith = new Promise<number>((r) => broadcast.once("close", (code: number) => r(code)));
-      const [listener] = await openListeners(gw.url, "console", 1);
+      // a player reconnects after a lost socket (1006); the kick (1008) is final and ends it
+      const [listener] = await openListeners(gw.url, "console", 1, { reconnect: true });
       await waitFor(() => (listener?.stats.frames ?? 0) > 10, 15_000, "audio").catch(async (err: Error) => {
         // what each side saw, to tell a broadcast that stopped from a relay that never fed the listener
         const info = await (await fetch(`${gw.http}/api/streams/console`)).text();
         const relay = (await (await fetch(`${gw.http}/metrics`)).text()).split("\n").filter((l) => /^veza_(relay|frames_out|listeners )/.test(l));
-        throw new Error(`${err.message}; listener ${JSON.stringify(listener?.stats)}; broadcast sent ${broadcast.reconnects} reconnects; stream ${info}; gw ${relay.join(", ")}`);
+        const gwLog = gw.logs.filter((l) => Number(l.level) >= 30 && !/^Node '/.test(String(l.msg))).slice(-15).map((l) => JSON.stringify(l));
+        throw new Error(`${err.message}; listener ${JSON.stringify(listener?.stats)}; broadcast sent ${broadcast.reconnects} reconnects; stream ${info}; gw ${relay.join(", ")}; gw log:\n${gwLog.join("\n")}`);
       });
       await waitFor(() => /veza \$/.test(repl.output), 10_000, "the REPL prompt");
       await repl.run("roles", /wk .*encoder,stream/);
@@ -79,7 +81,7 @@ describe("admin REPL", function () {
     const consoles = [new Repl(cluster.namespace), new Repl(cluster.namespace, await testToken("publish", ["*"], { sub: "dj" }))];
     try {
       const broadcast = await startBroadcast(gw.url, "guarded", "apex-aleph.ogg", "opus", { startSeconds: 10 });
-      const [listener] = await openListeners(gw.url, "guarded", 1);
+      const [listener] = await openListeners(gw.url, "guarded", 1, { reconnect: true });
       await waitFor(() => (listener?.stats.frames ?? 0) > 10, 15_000, "audio");
       const sessionId = listener!.stats.sessionId!;
       for (const [repl, code] of [[consoles[0]!, "UNAUTHORIZED"], [consoles[1]!, "FORBIDDEN"]] as const) {
