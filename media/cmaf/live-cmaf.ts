@@ -14,6 +14,7 @@
  * is its first frame's, and its tfdt (baseMediaDecodeTime) is the same instant in the track's
  * timescale, so a player can line parts of two gateways, or of two renditions, up exactly.
  */
+import { concatBytes } from "../bytes";
 import { EncodedAudioPacketSource, EncodedPacket, Mp4OutputFormat, NullTarget, Output } from "mediabunny";
 
 /** Samples per second of the media clock (media time unit). */
@@ -59,7 +60,6 @@ export class LiveCmaf {
   private adding = 0;
   private lastEnd = 0;
   private nextIndex = 0;
-  private started: Promise<void>;
   /** Every add, in order: mediabunny's calls are asynchronous and must not interleave. */
   private chain: Promise<void>;
   private first = true;
@@ -74,7 +74,7 @@ export class LiveCmaf {
         // just under the part's length, so that the frame that would make it longer ends it
         minimumFragmentDuration: (o.partMs - 10) / 1000,
         onFtyp: (data) => void (this.ftyp = data.slice()),
-        onMoov: (data) => void (this.init = concat([this.ftyp ?? new Uint8Array(0), data])),
+        onMoov: (data) => void (this.init = concatBytes([this.ftyp ?? new Uint8Array(0), data])),
         onMoof: (data, _position, seconds) => void (this.moof = { bytes: data.slice(), seconds }),
         onMdat: (data) => this.onMdat(data),
       }),
@@ -82,8 +82,7 @@ export class LiveCmaf {
     });
     this.source = new EncodedAudioPacketSource(o.codec);
     this.output.addAudioTrack(this.source);
-    this.started = this.output.start();
-    this.chain = this.started.catch((err: unknown) => this.fail(err));
+    this.chain = this.output.start().catch((err: unknown) => this.fail(err));
   }
 
   /**
@@ -135,20 +134,10 @@ export class LiveCmaf {
       this.queued.shift();
       frames++;
     }
-    this.o.onPart({ index: this.nextIndex++, mediaTime, duration: end - mediaTime, frames, bytes: concat([moof.bytes, mdat]) });
+    this.o.onPart({ index: this.nextIndex++, mediaTime, duration: end - mediaTime, frames, bytes: concatBytes([moof.bytes, mdat]) });
   }
 
   private fail(err: unknown): void {
     this.error ??= err instanceof Error ? err : new Error(String(err));
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

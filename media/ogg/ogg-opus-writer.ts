@@ -8,6 +8,7 @@
  * the 65,024 bytes one page can carry. Usage: `header()` once, then `packet()` per packet (one page
  * each), or `write()` several and `flush()` them into as few pages as fit; `end()` last.
  */
+import { concatBytes } from "../bytes";
 import { opusPacketInfo } from "../opus/packet";
 import { oggCrc32 } from "./crc32";
 
@@ -103,7 +104,7 @@ export class OggOpusWriter {
       tags.set(comment, at + 4);
       at += 4 + comment.length;
     }
-    return concat([this.page([head], 0, OggPageFlag.BOS), this.page([tags], 0, 0)]);
+    return concatBytes([this.page([head], 0, OggPageFlag.BOS), this.page([tags], 0, 0)]);
   }
 
   /**
@@ -146,7 +147,7 @@ export class OggOpusWriter {
     }
     if (opts.eos === true && queue.length === 0) pages.push(this.page([], -1, OggPageFlag.EOS));
     if (opts.eos === true) this.ended = true;
-    return concat(pages);
+    return concatBytes(pages);
   }
 
   /** `write()` then `flush()`: one page holding this packet (after any still queued). */
@@ -199,14 +200,4 @@ function lacingCount(bytes: number): number {
 
 function ascii(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
