@@ -135,8 +135,7 @@ export class StreamEncoder {
    */
   async close(timeoutMs = 2000, ingestBytes?: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const waitUntil = Math.min(deadline, Date.now() + INGEST_WAIT_MAX_MS);
-    if (ingestBytes !== undefined) await this.ingestReceived(ingestBytes, waitUntil);
+    if (ingestBytes !== undefined) await this.ingestReceived(ingestBytes, Math.min(deadline, Date.now() + INGEST_WAIT_MAX_MS));
     else if (this.o.bus.kind !== "local") await this.settle(Math.min(deadline, Date.now() + SETTLE_MAX_MS));
     this.unsubscribe?.();
     this.unsubscribe = null;

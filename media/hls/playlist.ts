@@ -55,7 +55,6 @@ export interface Rendition {
   bandwidth: number;
   /** RFC 6381 codec string: `opus`, `mp4a.40.2`. */
   codecs: string;
-  channels: number;
   uri: string;
 }
 

@@ -8,7 +8,7 @@ import path from "node:path";
 import { testToken } from "../support/auth";
 import { openListeners, startBroadcast } from "../support/broadcast";
 import { startCluster } from "../support/cluster";
-import { ROOT, waitFor } from "../support/node-process";
+import { ROOT, waitFor, type NodeProcess } from "../support/node-process";
 import { NATS_URL } from "../support/services";
 
 class Repl {
@@ -35,6 +35,11 @@ class Repl {
   }
 }
 
+/** A node's last 15 log lines at info or above, without Moleculer's node discovery lines: what to print when a test fails. */
+function logTail(node: NodeProcess): string {
+  return node.logs.filter((l) => Number(l.level) >= 30 && !/^Node '/.test(String(l.msg))).slice(-15).map((l) => JSON.stringify(l)).join("\n");
+}
+
 describe("admin REPL", function () {
   this.timeout(60_000);
 
@@ -54,8 +59,7 @@ describe("admin REPL", function () {
         // what each side saw, to tell a broadcast that stopped from a relay that never fed the listener
         const info = await (await fetch(`${gw.http}/api/streams/console`)).text();
         const relay = (await (await fetch(`${gw.http}/metrics`)).text()).split("\n").filter((l) => /^veza_(relay|frames_out|listeners )/.test(l));
-        const gwLog = gw.logs.filter((l) => Number(l.level) >= 30 && !/^Node '/.test(String(l.msg))).slice(-15).map((l) => JSON.stringify(l));
-        throw new Error(`${err.message}; listener ${JSON.stringify(listener?.stats)}; broadcast sent ${broadcast.reconnects} reconnects; stream ${info}; gw ${relay.join(", ")}; gw log:\n${gwLog.join("\n")}`);
+        throw new Error(`${err.message}; listener ${JSON.stringify(listener?.stats)}; broadcast sent ${broadcast.reconnects} reconnects; stream ${info}; gw ${relay.join(", ")}; gw log:\n${logTail(gw)}`);
       });
       await waitFor(() => /veza \$/.test(repl.output), 10_000, "the REPL prompt");
       await repl.run("roles", /wk .*encoder,stream/);
@@ -96,7 +100,7 @@ describe("admin REPL", function () {
         await repl.run("call stream.end --streamId guarded", actionRefusal[code]);
         await repl.run(`call gateway.kick --sessionId ${sessionId}`, actionRefusal[code]);
       }
-      assert.ok(listener!.stats.frames > 0 && !listener!.stats.closeCode, `the listener was not kicked: ${JSON.stringify(listener!.stats)}; gw log:\n${gw.logs.filter((l) => Number(l.level) >= 30 && !/^Node /.test(String(l.msg))).slice(-15).map((l) => JSON.stringify(l)).join("\n")}`);
+      assert.ok(listener!.stats.frames > 0 && !listener!.stats.closeCode, `the listener was not kicked: ${JSON.stringify(listener!.stats)}; gw log:\n${logTail(gw)}`);
       await broadcast.stop();
     } finally {
       for (const r of consoles) r.proc.kill();

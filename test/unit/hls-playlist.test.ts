@@ -73,9 +73,9 @@ describe("HLS playlists (LL-HLS)", function () {
 
   it("the multivariant playlist lists each rendition with BANDWIDTH and CODECS, best first", () => {
     const text = multivariantPlaylist([
-      { bandwidth: 64_000, codecs: "opus", channels: 2, uri: "1/media.m3u8" },
-      { bandwidth: 128_000, codecs: "opus", channels: 2, uri: "0/media.m3u8" },
-      { bandwidth: 128_000, codecs: "mp4a.40.2", channels: 2, uri: "3/media.m3u8" },
+      { bandwidth: 64_000, codecs: "opus", uri: "1/media.m3u8" },
+      { bandwidth: 128_000, codecs: "opus", uri: "0/media.m3u8" },
+      { bandwidth: 128_000, codecs: "mp4a.40.2", uri: "3/media.m3u8" },
     ]);
     const { manifest, warnings } = parse(text);
     assert.deepEqual(warnings, []);
