@@ -19,6 +19,8 @@ import type { StreamInfo } from "../media/wire/control";
 import type { MediaBus } from "../transports";
 import { Fanout } from "./fanout";
 import { registerHttpListenRoute } from "./http-listen-route";
+import { HlsPackagers } from "./hls-packager";
+import { registerHlsRoutes } from "./hls-route";
 import { HttpListeners } from "./http-listeners";
 import { registerHttpRoutes } from "./http-routes";
 import { IcecastDoor } from "./icecast-door";
@@ -70,6 +72,8 @@ export class Gateway {
   readonly placement: Placement;
   /** HTTP listeners (Ogg/Opus over HTTP) on both ports. */
   readonly httpListeners: HttpListeners;
+  /** HLS and DASH packaging of the streams players ask this gateway for. */
+  readonly hls: HlsPackagers;
   /** The Icecast-compatible port (ICECAST_PORT). */
   readonly icecast: IcecastDoor;
   /** The Icecast port listened on; 0 when off or not bound. */
@@ -95,9 +99,11 @@ export class Gateway {
     this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.syncTicks.get(streamId));
     this.httpListeners = new HttpListeners(this);
     this.icecast = new IcecastDoor(this);
+    this.hls = new HlsPackagers(this);
     registerPublishRoute(this);
     registerListenRoute(this);
     registerHttpListenRoute(this);
+    registerHlsRoutes(this);
     registerStaticRoutes(this);
     registerHttpRoutes(this);
   }
@@ -185,6 +191,7 @@ export class Gateway {
     for (const ws of [...this.broadcasters.values()]) if (ws.getUserData().phase !== "closed") ws.end(1001, "NODE_SHUTTING_DOWN");
     this.icecast.server.close();
     this.httpListeners.closeAll();
+    this.hls.close();
     this.fanout.close();
   }
 
@@ -327,7 +334,10 @@ export class Gateway {
     this.placement.learn(info);
     if (kind === "start" || kind === "stop") this.icecast.onStreamEvent(kind, info);
     // an HTTP listener waits through a source's reconnection (offline), not past the broadcast's end
-    if (kind === "stop" && info.state === "ended") this.httpListeners.closeStream(info.streamId);
+    if (kind === "stop" && info.state === "ended") {
+      this.httpListeners.closeStream(info.streamId);
+      this.hls.ended(info.streamId);
+    }
     if (kind === "start") {
       // a broadcaster that resumed elsewhere took the stream over: this one must stop feeding it
       const old = this.broadcasters.get(info.streamId);
