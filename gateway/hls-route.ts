@@ -152,14 +152,18 @@ async function firstSegment(p: RenditionPackager): Promise<void> {
   }
 }
 
-/** Bit rate of a window, bit/s: its largest complete segment's (BANDWIDTH is a peak). */
+/**
+ * BANDWIDTH (a peak, bit/s) of a rendition: the larger of the encoder's nominal bit rate and the
+ * largest full segment's measured rate, plus 10 % (Apple's validator flags a measured peak more
+ * than 10 % over BANDWIDTH; Opus VBR and the moof boxes add to the nominal rate).
+ */
 function bandwidthOf(gw: Gateway, p: RenditionPackager): number {
-  let peak = 0;
+  let peak = gw.config.opusBitrate;
   for (const s of p.window.segments) {
-    if (!s.complete || s.duration === 0) continue;
+    if (!s.complete || s.parts.length < DEFAULT_WINDOW.partsPerSegment) continue;
     peak = Math.max(peak, (s.parts.reduce((n, part) => n + part.bytes.length, 0) * 8 * 48_000) / s.duration);
   }
-  return peak > 0 ? peak : gw.config.opusBitrate * 1.1;
+  return Math.round(peak * 1.1);
 }
 
 async function multivariant(gw: Gateway, streamId: string, query: string): Promise<Answer> {
@@ -175,21 +179,18 @@ async function manifest(gw: Gateway, streamId: string, query: string): Promise<A
   const w = p.window;
   const complete = w.segments.filter((s) => s.complete);
   const newest = complete[complete.length - 1]!;
-  const segmentS = DEFAULT_WINDOW.partMs * DEFAULT_WINDOW.partsPerSegment / 1000;
+  const edge = newest.mediaTime + newest.duration;
+  const segmentSamples = (DEFAULT_WINDOW.partMs * DEFAULT_WINDOW.partsPerSegment * 48_000) / 1000;
   const body = mpd({
-    availabilityStartMs: p.programDateOf(0),
+    // the live edge's cluster time less its media time at the nominal rate: no drift at the edge
+    availabilityStartMs: p.programDateOf(edge) - edge / 48,
     publishMs: Date.now(),
-    segmentS,
-    presentationDelayS: 3 * segmentS,
+    segmentSamples,
+    presentationDelayS: (3 * segmentSamples) / 48_000,
     windowS: complete.reduce((n, s) => n + s.duration, 0) / 48_000,
-    ended: w.ended,
+    endS: w.ended ? edge / 48_000 : null,
     utcTimingUrl: "/time",
-    representations: [{
-      id: "r0", codecs: "opus", bandwidth: bandwidthOf(gw, p), channels: 2,
-      initialization: `r0/init.mp4${query}`, media: `r0/s$Number$.m4s${query}`,
-      // the newest segment's own timeline: after a discontinuity media time restarts (a new period would be needed)
-      segments: complete.filter((s) => s.mediaTime <= newest.mediaTime).map((s) => ({ number: s.msn, mediaTime: s.mediaTime, duration: s.duration })),
-    }],
+    representations: [{ id: "r0", codecs: "opus", bandwidth: bandwidthOf(gw, p), channels: 2, initialization: `r0/init.mp4${query}`, media: `r0/s$Number$.m4s${query}` }],
   });
   return { status: 200, type: "application/dash+xml", body, headers: { "cache-control": "no-cache" } };
 }

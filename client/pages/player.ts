@@ -8,6 +8,8 @@
  *    much (a simulated badly set clock: on one machine every process shares the clock, so this is
  *    how tests make the clock sync do some work); `clockSync=0` skips the clock sync (cluster
  *    time taken as the page's clock: a negative control);
+ *  - `hls=1` plays the stream's HLS through hls.js instead (as where AudioWorklet is missing:
+ *    hls-fallback.ts);
  *  - `token=<jwt>` (or `#token=<jwt>` in the fragment, which stays out of server logs): the
  *    listener token, passed on as the socket's `?token=`; needed when the node runs with
  *    `LISTEN_AUTH=token`. Without one (or with a refused one) the page says so.
@@ -16,6 +18,7 @@
 import { LivePlayer, type PlayerStats } from "../browser/live-player";
 import type { DecoderKind } from "../browser/frame-decoder";
 import { assetUrl, byId, codeElement, fragmentToken, plural, requireSecureContext, setMeter, setText, streamIdFromPath } from "./dom";
+import { needsHls, playHls } from "./hls-fallback";
 import { connectionText, delayText, offAirNotice, offAirOf, playButton, playoutText, streamStateText, syncErrorText } from "./player-view";
 
 declare global {
@@ -51,9 +54,12 @@ function main(): void {
   setText(el.broadcastLink, `Broadcast on ${streamId}`);
   setText(el.id, streamId);
   document.title = `${streamId} · veza-stream`;
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token")?.trim() || fragmentToken() || undefined;
+  // no AudioWorklet (a page not served over HTTPS, an old browser), or ?hls=1: HLS in an <audio>
+  if (needsHls(params)) return void playHls(streamId, token, el).catch(() => undefined);
   if (!requireSecureContext(el.error)) return;
 
-  const params = new URLSearchParams(location.search);
   const target = Number(params.get("target"));
   const player = new LivePlayer({
     streamId,
@@ -64,7 +70,7 @@ function main(): void {
     trace: params.get("trace") === "1",
     clockSync: params.get("clockSync") !== "0",
     clientUs: skewedClock(Number(params.get("clockOffsetMs") ?? 0), Number(params.get("clockDriftPpm") ?? 0)),
-    token: params.get("token")?.trim() || fragmentToken() || undefined,
+    token,
   });
   window.vezaPlayer = player;
 

@@ -23,7 +23,7 @@ import { webAssets } from "./bundle";
  * Same origin for everything (scripts, worklets, WebSockets, styles); 'wasm-unsafe-eval' lets the
  * WebAssembly Opus decoder compile; data: covers the empty favicon.
  */
-const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const PAGE_FILES = ["streams", "player", "broadcaster"] as const;
 type Page = (typeof PAGE_FILES)[number];

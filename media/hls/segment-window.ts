@@ -4,8 +4,10 @@
  * a part that is not written yet (LL-HLS blocking playlist reload and preload hints). Pure state,
  * no I/O; the only asynchrony is {@link SegmentWindow.waitFor}.
  *
- * Numbering: segment `msn` (media sequence number, from 0 in the window's life) holds parts
- * 0 … partsPerSegment − 1; a segment ends early at a discontinuity or at the stream's end. A
+ * Numbering: segment `msn` (media sequence number) holds parts 0 … partsPerSegment − 1. A segment
+ * ends where media time crosses a multiple of the segment length (so a window that starts mid-way
+ * has a short first segment, and gateways cut alike), when full, at a discontinuity, or at the
+ * stream's end. A
  * segment's bytes are its parts' bytes, in order (a CMAF segment is a run of CMAF chunks).
  * URIs, relative to the media playlist: `init.mp4`, `s<msn>.m4s`, `p<msn>.<part>.m4s`.
  *
@@ -98,7 +100,10 @@ export class SegmentWindow {
     }
     segment.parts.push({ bytes: part.bytes, mediaTime: part.mediaTime, duration: part.duration });
     segment.duration += part.duration;
-    if (segment.parts.length >= this.o.partsPerSegment) this.complete(segment);
+    // a segment ends on the media clock's segment grid (the first one may be short), or when full
+    const segmentSamples = (this.o.partsPerSegment * this.o.partMs * MEDIA_CLOCK_HZ) / 1000;
+    const crossed = Math.floor((part.mediaTime + part.duration) / segmentSamples) > Math.floor(segment.mediaTime / segmentSamples);
+    if (crossed || segment.parts.length >= this.o.partsPerSegment) this.complete(segment);
     this.trim();
     this.wake();
   }

@@ -77,18 +77,22 @@ describe("HLS live window and DASH manifest", function () {
     assert.equal(m.segments.length, 3);
   });
 
-  it("the MPD lists the same segments on the media clock: SegmentTimeline t = media time, $Number$ = msn", async () => {
+  it("the MPD numbers segments on the media clock: $Number$ = msn = media time / segment length", async () => {
     const { w } = await fed(250, 48_000 * 7);
-    const complete = w.segments.filter((s) => s.complete);
+    const newest = w.segments.filter((s) => s.complete).pop()!;
     const text = mpd({
-      availabilityStartMs: T0, publishMs: T0 + 12_000, segmentS: 1, presentationDelayS: 3, windowS: 5, ended: false, utcTimingUrl: "/time",
-      representations: [{ id: "r0", codecs: "opus", bandwidth: 130_000, channels: 2, initialization: "r0/init.mp4", media: "r0/s$Number$.m4s", segments: complete.map((s) => ({ number: s.msn, mediaTime: s.mediaTime, duration: s.duration })) }],
+      availabilityStartMs: T0, publishMs: T0 + 12_000, segmentSamples: 48_000, presentationDelayS: 3, windowS: 5, endS: null, utcTimingUrl: "/time",
+      representations: [{ id: "r0", codecs: "opus", bandwidth: 130_000, channels: 2, initialization: "r0/init.mp4", media: "r0/s$Number$.m4s" }],
     });
     assert.match(text, /type="dynamic"/);
     assert.match(text, /availabilityStartTime="2026-12-01T08:00:00.000Z"/);
-    assert.match(text, /startNumber="7"/);
-    assert.match(text, /<S t="336000" d="48000" r="4"\/>/, "5 one-second segments from 7 s as one run");
+    assert.match(text, /<SegmentTemplate timescale="48000" duration="48000" startNumber="0" presentationTimeOffset="0"/);
+    assert.equal(newest.msn, newest.mediaTime / 48_000, "segment N starts at media time N s");
     assert.match(text, /codecs="opus"/);
+    assert.match(text, /minimumUpdatePeriod="PT1.000S"/);
     assert.match(text, /<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="\/time"\/>/);
+    const ended = mpd({ availabilityStartMs: T0, publishMs: T0, segmentSamples: 48_000, presentationDelayS: 3, windowS: 5, endS: 12.2, utcTimingUrl: null, representations: [] });
+    assert.match(ended, /mediaPresentationDuration="PT12.200S"/);
+    assert.doesNotMatch(ended, /minimumUpdatePeriod/);
   });
 });
