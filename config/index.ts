@@ -3,6 +3,7 @@
  * flags winning. Bad values are refused with {@link ConfigError} naming the variable. The README's
  * configuration table lists the same keys; test/unit/config.test.ts checks every key is documented.
  */
+import { DEFAULT_LADDER, parseLadder } from "../media/ladder";
 import os from "node:os";
 import { z } from "zod";
 
@@ -97,6 +98,17 @@ export const CONFIG_SCHEMA = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("LOG_LEVEL|--log-level|pino log level"),
   logFormat: z.enum(["auto", "json", "pretty"]).default("auto").describe("LOG_FORMAT|--log-format|auto: one readable line per event when stdout is a terminal, JSON lines otherwise; json; pretty"),
   opusBitrate: int(6_000, 510_000).default(128_000).describe("OPUS_BITRATE|--opus-bitrate|encoder bit rate, bit/s (RFC 6716: 6-510 kbit/s)"),
+  ladder: z
+    .string()
+    .default(DEFAULT_LADDER)
+    .superRefine((s, ctx) => {
+      try {
+        parseLadder(s);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+      }
+    })
+    .describe(`LADDER|--ladder|the renditions made below rendition 0 (the stream's Opus at OPUS_BITRATE) while someone uses them: comma-separated <opus|aac>:<bit rate>[k][:<channels>], or none (default ${DEFAULT_LADDER})`),
   playoutDelayMs: int(20, 10_000).default(120).describe("PLAYOUT_DELAY_MS|--playout-delay|default playout delay of synchronised listeners, ms (a stream.start may set its own)"),
   maxBackpressureBytes: int(4_096, 64 * 1024 * 1024).default(256 * 1024).describe("MAX_BACKPRESSURE_BYTES|--max-backpressure|bytes queued for one listener before it is dropped"),
   icecastBurstBytes: int(0, 1024 * 1024).default(16 * 1024).describe("ICECAST_BURST_BYTES|--icecast-burst|bytes of recent audio an HTTP listener gets at once when it connects (Icecast's burst-size), 0 none: lets a player start at once, and delays it by as much (16 KiB ≈ 1 s at 128 kbit/s)"),
