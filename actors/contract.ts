@@ -31,6 +31,8 @@ export const ACTION_PARAMS = {
     playoutDelayMs: z.number().int().min(20).max(10_000).optional(),
     /** Session id of the broadcaster's previous connection: taken over even if still on air. */
     resume: z.string().optional(),
+    /** The stream's ladder rungs (media/ladder.ts text form); default the node's LADDER. */
+    ladder: z.string().max(256).optional(),
   }),
   /**
    * Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent.
@@ -48,7 +50,11 @@ export const ACTION_PARAMS = {
   "stream.list": z.object({}),
   /** A gateway's count of its listeners of one stream (absolute, not a delta); ignored for a stream no broadcaster created. */
   /** `count`: the node's listeners of the stream; `passthrough`: those of them hearing the source's own bytes (no Opus needed). */
-  "stream.listeners": z.object({ streamId, nodeID: z.string(), count: z.number().int().min(0), passthrough: z.number().int().min(0).optional() }),
+  /** `renditions`: by rendition id (≥ 1, as a string), how many of them use that ladder rung (WebSocket listeners on it, an HLS or DASH packager of it). */
+  "stream.listeners": z.object({
+    streamId, nodeID: z.string(), count: z.number().int().min(0), passthrough: z.number().int().min(0).optional(),
+    renditions: z.record(z.string().regex(/^\d{1,3}$/), z.number().int().min(0)).optional(),
+  }),
   /** Starts transcoding a stream's ingest into Opus (ffmpeg failures come later, as encoder.failed). Errors: BAD_REQUEST. */
   "encoder.open": z.object({
     streamId,
@@ -63,6 +69,15 @@ export const ACTION_PARAMS = {
   "encoder.close": z.object({ streamId, ingestBytes }),
   "encoder.pause": z.object({ streamId }),
   "encoder.resume": z.object({ streamId }),
+  /**
+   * Sets the ladder rungs that run for a stream (made from its rendition 0 on this node's media bus,
+   * actors/encoder/rung-encoder.ts): those listed start, the others stop; idempotent. The stream
+   * actor asks for the rungs someone uses.
+   */
+  "encoder.ladder": z.object({
+    streamId,
+    rungs: z.array(z.object({ id: z.number().int().min(1).max(255), codec: z.enum(["opus", "aac"]), bitrate: z.number().int().min(6000).max(510_000), channels: z.union([z.literal(1), z.literal(2)]) })).max(8),
+  }),
   /** Encoders running on this node (pid, restarts, frames out). */
   "encoder.list": z.object({}),
 } as const;
@@ -92,6 +107,8 @@ export interface ActionResults {
   /** `paused`: the encoder's state after the call; `changed`: whether the call changed it. */
   "encoder.pause": { paused: boolean; changed: boolean };
   "encoder.resume": { paused: boolean; changed: boolean };
+  /** The rungs running for the stream after the call. */
+  "encoder.ladder": { running: number[] };
   "encoder.list": EncoderInfo[];
 }
 

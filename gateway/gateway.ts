@@ -243,7 +243,7 @@ export class Gateway {
     return (
       this.streamInfo.get(streamId) ?? {
         streamId, state: "offline", title: "", metadata: {}, format: null, listeners: this.fanout.listeners(streamId),
-        startedAt: null, frames: 0, mediaTime: 0, bitrate: 0, owner: "",
+        startedAt: null, frames: 0, mediaTime: 0, bitrate: 0, owner: "", renditions: [],
       }
     );
   }
@@ -318,7 +318,7 @@ export class Gateway {
   /** Periodic: re-report every stream's listener count to its owner; save all sessions for failover. */
   private sync(): void {
     this.forgetIdleStreams();
-    for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
+    for (const streamId of new Set([...this.fanout.streamIds(), ...this.hls.streamIds()])) this.reportListeners(streamId);
     const records: SessionRecord[] = [];
     for (const ws of this.sessions.values()) {
       const d = ws.getUserData();
@@ -392,7 +392,8 @@ export class Gateway {
         this.reportTimers.delete(streamId);
         const count = this.fanout.listeners(streamId);
         const passthrough = this.httpListeners.passthroughCount(streamId);
-        this.callOwner(streamId, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count, passthrough }).then(
+        const renditions = this.hls.rungUsers(streamId);
+        this.callOwner(streamId, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count, passthrough, renditions }).then(
           (info) => {
             if (info && !this.streamInfo.has(streamId)) {
               this.streamInfo.set(streamId, info);

@@ -12,11 +12,19 @@
  * gateways that started on different sides of it number differently: a player keeps to one
  * gateway (load balancers' session affinity), as with MediaMTX.
  *
- * An HLS player counts as one listener of the stream per gateway while its packager runs (it holds
- * the stream's relay and keeps the encoder running); players themselves are not connections and
- * are not counted one by one.
+ * Renditions: rendition 0 is fed by the fan-out (its packager counts as one listener of the
+ * stream on this gateway: it holds the stream's relay and keeps the encoder running); a ladder rung
+ * by a relay of its own (`audio.<id>.<rung>`), reported to the stream's owner as a user of the
+ * rung, which makes the owner run it. Each rendition's packager closes {@link IDLE_MS} after its
+ * own last request, so a player that moved to another rendition stops costing the one it left.
+ * Players themselves are not connections and are not counted one by one.
+ *
+ * AAC rungs (1024-sample frames) rarely start on the 200 ms part grid: their packager starts at
+ * once after {@link ALIGN_MAX_MS}, and gateways may then cut their parts differently.
  */
+import { StreamRelay } from "../actors/relay/stream-relay";
 import { clusterTimeOf } from "../media/clock/media-clock";
+import type { Rendition } from "../media/ladder";
 import { LiveCmaf, type CmafPart } from "../media/cmaf/live-cmaf";
 import { DEFAULT_WINDOW, SegmentWindow } from "../media/hls/segment-window";
 import { decodeAudioData } from "../media/wire";
@@ -27,6 +35,12 @@ import type { Gateway } from "./gateway";
 export const IDLE_MS = 30_000;
 /** A new packager waits at most this long for the part grid before starting off it, ms. */
 const ALIGN_MAX_MS = 1000;
+
+/** AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) of AAC-LC at 48 kHz: object type 2, frequency index 3. */
+function aacLcConfig(channels: number): Uint8Array {
+  const v = (2 << 11) | (3 << 7) | (channels << 3);
+  return new Uint8Array([v >> 8, v & 0xff]);
+}
 
 /** One rendition's muxer and window. */
 export class RenditionPackager {
@@ -39,19 +53,26 @@ export class RenditionPackager {
   private firstFrameAt = 0;
   /** Parts muxed so far. */
   parts = 0;
+  /** ms since epoch of the last request for one of its files. */
+  lastRequestAt = Date.now();
+  /** Ends its feed (set by whoever feeds it). */
+  untap: () => void = () => undefined;
 
   constructor(
+    readonly rendition: Rendition,
     /** Cluster time (ms since the epoch) of media time `m`: EXT-X-PROGRAM-DATE-TIME, the MPD's availability start. */
     readonly programDateOf: (m: number) => number,
   ) {}
 
   private newMuxer(): LiveCmaf {
+    const r = this.rendition;
     const cmaf: LiveCmaf = new LiveCmaf({
-      codec: "opus",
-      // Opus decoders decode mono packets to stereo: the broadcaster's own packets may be either
-      channels: 2,
+      codec: r.codec,
+      // Opus decoders decode mono packets to stereo: a broadcaster's own packets may be either
+      channels: r.codec === "opus" ? 2 : r.channels,
       sampleRate: MEDIA_CLOCK_HZ,
       partMs: DEFAULT_WINDOW.partMs,
+      ...(r.codec === "aac" ? { description: aacLcConfig(r.channels) } : {}),
       onPart: (part) => {
         const entry = { part, init: cmaf.init! };
         if (this.held && cmaf === this.cmaf) this.held.push(entry);
@@ -114,13 +135,11 @@ export class RenditionPackager {
   }
 }
 
-/** One stream's packaging on this gateway. */
+/** The renditions packaged here of one stream. */
 interface StreamPackaging {
   renditions: Map<number, RenditionPackager>;
   /** The broadcast ended (its windows have EXT-X-ENDLIST); a new broadcast gets a new packaging. */
   ended: boolean;
-  lastRequestAt: number;
-  untap: () => void;
 }
 
 export class HlsPackagers {
@@ -135,28 +154,47 @@ export class HlsPackagers {
   }
 
   /** Streams packaged here. */
-  get count(): number {
-    return this.streams.size;
+  streamIds(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  /** The renditions of `streamId` a player may ask for: the stream's ladder as last announced, else rendition 0. */
+  renditionsOf(streamId: string): Rendition[] {
+    const known = this.gw.statusOf(streamId).renditions;
+    return known.length > 0 ? known : [{ id: 0, codec: "opus", bitrate: this.gw.config.opusBitrate, channels: 2 }];
+  }
+
+  /** By rendition id, the ladder rungs (id ≥ 1) of `streamId` packaged here: users of the rung for the owner. */
+  rungUsers(streamId: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const id of this.streams.get(streamId)?.renditions.keys() ?? []) if (id > 0) out[String(id)] = 1;
+    return out;
+  }
+
+  /** The packager of `streamId`'s rendition `id` if it runs here (not made, not marked as requested). */
+  packaged(streamId: string, id: number): RenditionPackager | undefined {
+    return this.streams.get(streamId)?.renditions.get(id);
   }
 
   /**
-   * The packager of `streamId`'s rendition `rendition` (0: the stream's Opus), made on first use,
-   * and marks the stream as requested now. Only rendition 0 exists until the ladder does.
+   * The packager of `streamId`'s rendition `id`, made on first use, marked as requested now.
    * @returns undefined for a rendition the stream does not have.
    */
-  rendition(streamId: string, rendition: number): RenditionPackager | undefined {
-    if (rendition !== 0) return undefined;
+  rendition(streamId: string, id: number): RenditionPackager | undefined {
+    const spec = this.renditionsOf(streamId).find((r) => r.id === id);
+    if (!spec) return undefined;
     let s = this.streams.get(streamId);
     if (s?.ended && this.gw.isLive(streamId)) {
       this.closeStream(streamId, s);
       s = undefined;
     }
-    s ??= this.open(streamId);
-    s.lastRequestAt = Date.now();
-    return s.renditions.get(rendition);
+    if (!s) this.streams.set(streamId, (s = { renditions: new Map(), ended: false }));
+    const packager = s.renditions.get(id) ?? this.open(streamId, s, spec);
+    packager.lastRequestAt = Date.now();
+    return packager;
   }
 
-  private open(streamId: string): StreamPackaging {
+  private open(streamId: string, s: StreamPackaging, spec: Rendition): RenditionPackager {
     const { gw } = this;
     const programDateOf = (m: number): number => {
       // the tick in force at m, else the earliest known (its mapping extrapolated back)
@@ -165,27 +203,26 @@ export class HlsPackagers {
       for (const t of ticks) if (t.validFrom <= m) tick = t;
       return tick ? clusterTimeOf(tick, m) / 1000 : Date.now();
     };
-    const packager = new RenditionPackager(programDateOf);
-    gw.fanout.join(streamId);
-    const untapFrames = gw.fanout.tap(streamId, (frame) => packager.push(frame));
-    const s: StreamPackaging = {
-      renditions: new Map([[0, packager]]),
-      ended: false,
-      lastRequestAt: Date.now(),
-      untap: () => {
-        untapFrames();
+    const packager = new RenditionPackager(spec, programDateOf);
+    if (spec.id === 0) {
+      gw.fanout.join(streamId);
+      const untap = gw.fanout.tap(streamId, (frame) => packager.push(frame));
+      packager.untap = () => {
+        untap();
         gw.fanout.leave(streamId);
-        gw.reportListeners(streamId);
-      },
-    };
-    this.streams.set(streamId, s);
+      };
+    } else {
+      const relay = new StreamRelay(gw.bus, streamId, spec.id, gw.metrics, (frame) => packager.push(frame));
+      packager.untap = () => relay.close();
+    }
+    s.renditions.set(spec.id, packager);
     gw.reportListeners(streamId);
-    gw.log.info({ streamId }, "packaging HLS and DASH");
+    gw.log.info({ streamId, rendition: spec.id, codec: spec.codec, bitrate: spec.bitrate }, "packaging HLS and DASH");
     this.sweep ??= setInterval(() => this.closeIdle(), 5000).unref();
-    return s;
+    return packager;
   }
 
-  /** The broadcast of `streamId` ended: its windows end (players see EXT-X-ENDLIST), the packager goes when idle. */
+  /** The broadcast of `streamId` ended: its windows end (players see EXT-X-ENDLIST), the packagers go when idle. */
   ended(streamId: string): void {
     const s = this.streams.get(streamId);
     if (!s) return;
@@ -195,18 +232,27 @@ export class HlsPackagers {
 
   private closeIdle(): void {
     const before = Date.now() - IDLE_MS;
-    for (const [streamId, s] of this.streams) if (s.lastRequestAt < before) this.closeStream(streamId, s);
+    for (const [streamId, s] of [...this.streams]) {
+      for (const [id, r] of [...s.renditions]) if (r.lastRequestAt < before) this.closeRendition(streamId, s, id, r);
+      if (s.renditions.size === 0) this.streams.delete(streamId);
+    }
     if (this.streams.size === 0 && this.sweep) {
       clearInterval(this.sweep);
       this.sweep = null;
     }
   }
 
+  private closeRendition(streamId: string, s: StreamPackaging, id: number, r: RenditionPackager): void {
+    s.renditions.delete(id);
+    r.untap();
+    r.close();
+    this.gw.reportListeners(streamId);
+    this.gw.log.info({ streamId, rendition: id }, "HLS and DASH packaging closed (no request)");
+  }
+
   private closeStream(streamId: string, s: StreamPackaging): void {
+    for (const [id, r] of [...s.renditions]) this.closeRendition(streamId, s, id, r);
     this.streams.delete(streamId);
-    s.untap();
-    for (const r of s.renditions.values()) r.close();
-    this.gw.log.info({ streamId }, "HLS and DASH packaging closed (no request)");
   }
 
   close(): void {

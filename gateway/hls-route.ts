@@ -21,6 +21,7 @@ import { errorCodeOf, ERROR_CATALOGUE } from "../actors/errors";
 import { clusterNowUs } from "../media/clock/cluster-time";
 import { mpd } from "../media/dash/mpd";
 import { multivariantPlaylist } from "../media/hls/playlist";
+import { codecString, type Rendition } from "../media/ladder";
 import { DEFAULT_WINDOW } from "../media/hls/segment-window";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
 import { bearerToken } from "./auth";
@@ -153,26 +154,28 @@ async function firstSegment(p: RenditionPackager): Promise<void> {
 }
 
 /**
- * BANDWIDTH (a peak, bit/s) of a rendition: the larger of the encoder's nominal bit rate and the
- * largest full segment's measured rate, plus 10 % (Apple's validator flags a measured peak more
- * than 10 % over BANDWIDTH; Opus VBR and the moof boxes add to the nominal rate).
+ * BANDWIDTH (a peak, bit/s) of a rendition: the larger of its nominal bit rate and its largest full
+ * segment's measured rate here, plus 10 % (Apple's validator flags a measured peak more than 10 %
+ * over BANDWIDTH; Opus VBR and the moof boxes add to the nominal rate).
  */
-function bandwidthOf(gw: Gateway, p: RenditionPackager): number {
-  let peak = gw.config.opusBitrate;
-  for (const s of p.window.segments) {
+function bandwidthOf(r: Rendition, p: RenditionPackager | undefined): number {
+  let peak = r.bitrate;
+  for (const s of p?.window.segments ?? []) {
     if (!s.complete || s.parts.length < DEFAULT_WINDOW.partsPerSegment) continue;
     peak = Math.max(peak, (s.parts.reduce((n, part) => n + part.bytes.length, 0) * 8 * 48_000) / s.duration);
   }
   return Math.round(peak * 1.1);
 }
 
-async function multivariant(gw: Gateway, streamId: string, query: string): Promise<Answer> {
-  const p = gw.hls.rendition(streamId, 0)!;
-  await firstSegment(p);
-  const body = multivariantPlaylist([{ bandwidth: bandwidthOf(gw, p), codecs: "opus", uri: `r0/media.m3u8${query}` }]);
+/** The multivariant playlist: every rendition of the stream (packaged here or not: a rung starts when a player asks for it). */
+function multivariant(gw: Gateway, streamId: string, query: string): Answer {
+  const body = multivariantPlaylist(
+    gw.hls.renditionsOf(streamId).map((r) => ({ bandwidth: bandwidthOf(r, gw.hls.packaged(streamId, r.id)), codecs: codecString(r), uri: `r${r.id}/media.m3u8${query}` })),
+  );
   return { status: 200, type: PLAYLIST, body, headers: { "cache-control": "no-cache" } };
 }
 
+/** The MPD: every rendition, timed from rendition 0's window (made here on the first request). */
 async function manifest(gw: Gateway, streamId: string, query: string): Promise<Answer> {
   const p = gw.hls.rendition(streamId, 0)!;
   await firstSegment(p);
@@ -190,7 +193,10 @@ async function manifest(gw: Gateway, streamId: string, query: string): Promise<A
     windowS: complete.reduce((n, s) => n + s.duration, 0) / 48_000,
     endS: w.ended ? edge / 48_000 : null,
     utcTimingUrl: "/time",
-    representations: [{ id: "r0", codecs: "opus", bandwidth: bandwidthOf(gw, p), channels: 2, initialization: `r0/init.mp4${query}`, media: `r0/s$Number$.m4s${query}` }],
+    representations: gw.hls.renditionsOf(streamId).map((r) => ({
+      id: `r${r.id}`, codecs: codecString(r), bandwidth: bandwidthOf(r, gw.hls.packaged(streamId, r.id)), channels: r.channels,
+      initialization: `r${r.id}/init.mp4${query}`, media: `r${r.id}/s$Number$.m4s${query}`,
+    })),
   });
   return { status: 200, type: "application/dash+xml", body, headers: { "cache-control": "no-cache" } };
 }

@@ -115,6 +115,7 @@ export function registerPublishRoute(gw: Gateway): void {
         metadata: msg.metadata,
         resume: msg.resume,
         playoutDelayMs: msg.playoutDelayMs,
+        ladder: msg.ladder,
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID, sub },
       }, opts));
       if ((data.phase as Phase) === "closed") {

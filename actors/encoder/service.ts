@@ -6,6 +6,9 @@
  * `encoder.pause` stops a stream's ffmpeg while no listener needs Opus, `encoder.resume` starts it
  * again (the stream actor decides, after ENCODER_IDLE_MS; see StreamEncoder.pause).
  *
+ * `encoder.ladder` sets the ladder rungs that run for a stream (one ffmpeg each, made from its
+ * rendition 0: rung-encoder.ts); the stream actor asks for those someone uses.
+ *
  * `encoder.close` drains: it resolves only after ffmpeg has encoded all the input received before
  * the call and the last frame was published on `encoded.<id>.0`, so the stream actor, which awaits
  * it while the stream is still live, stamps the stream's tail too (at most 2000 ms, then ffmpeg is
@@ -15,6 +18,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { emitEvent, parseParams, type EncoderInfo } from "../contract";
 import { VezaError } from "../errors";
 import type { NodeContext } from "../node-context";
+import { RungEncoder } from "./rung-encoder";
 import { StreamEncoder } from "./stream-encoder";
 
 /** Longest wait in `encoder.close` for ffmpeg to finish its input and write its last frame, ms. */
@@ -22,6 +26,18 @@ const DRAIN_TIMEOUT_MS = 2000;
 
 export function encoderService(node: NodeContext): ServiceSchema {
   const encoders = new Map<string, { encoder: StreamEncoder; format: string }>();
+  /** Running ladder rungs by stream id, then rendition id. */
+  const ladders = new Map<string, Map<number, RungEncoder>>();
+
+  /** Stops the rungs of `streamId` not in `keep`. */
+  const stopRungs = async (streamId: string, keep: ReadonlySet<number> = new Set()): Promise<void> => {
+    const rungs = ladders.get(streamId);
+    if (!rungs) return;
+    const stopping = [...rungs].filter(([id]) => !keep.has(id));
+    for (const [id] of stopping) rungs.delete(id);
+    if (rungs.size === 0) ladders.delete(streamId);
+    await Promise.all(stopping.map(([id, rung]) => rung.stop().then(() => node.log.info({ streamId, rendition: id, actor: "encoder" }, "rung stopped"))));
+  };
 
   const info = (streamId: string): EncoderInfo => {
     const entry = encoders.get(streamId);
@@ -98,12 +114,28 @@ export function encoderService(node: NodeContext): ServiceSchema {
         if (changed) node.log.info({ streamId: p.streamId, actor: "encoder" }, "encoder resumed");
         return { paused: encoder?.paused ?? false, changed };
       },
+      async ladder(ctx: Context) {
+        const p = parseParams("encoder.ladder", ctx.params);
+        await stopRungs(p.streamId, new Set(p.rungs.map((r) => r.id)));
+        let rungs = ladders.get(p.streamId);
+        for (const rung of p.rungs) {
+          if (rungs?.has(rung.id)) continue;
+          if (!rungs) ladders.set(p.streamId, (rungs = new Map()));
+          const log = node.log.child({ streamId: p.streamId, actor: "encoder", rendition: rung.id });
+          const encoder = new RungEncoder({ streamId: p.streamId, rung, ffmpegPath: node.ffmpegPath, bus: node.bus, log });
+          rungs.set(rung.id, encoder);
+          encoder.start();
+          log.info({ codec: rung.codec, bitrate: rung.bitrate, channels: rung.channels }, "rung started");
+        }
+        return { running: [...(ladders.get(p.streamId)?.keys() ?? [])] };
+      },
       list() {
         return [...encoders.keys()].map(info);
       },
     },
     async stopped() {
       await Promise.all([...encoders.keys()].map((id) => close(id, false)));
+      await Promise.all([...ladders.keys()].map((id) => stopRungs(id)));
     },
   };
 }

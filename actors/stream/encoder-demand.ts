@@ -50,7 +50,8 @@ export class EncoderDemand {
     const id = stream.streamId;
     const encoded = stream.lifecycle.state === "live" && stream.format !== null && stream.format !== "opus";
     if (!encoded || this.o.idleMs === 0 || this.busy.has(id)) return;
-    if (stream.opusListeners > 0) {
+    // ladder rungs are made from the stream's Opus: their users need it too
+    if (stream.opusListeners > 0 || stream.usedRungs().size > 0) {
       this.idleSince.delete(id);
       if (this.paused.has(id)) this.run(id, () => this.o.resume(id), (r) => r.changed && stream.markDiscontinuity());
       return;

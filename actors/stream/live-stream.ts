@@ -3,6 +3,7 @@
  * current broadcaster, metadata, listener counts per gateway, and the media clock that stamps every
  * frame with a sequence number and media time. No I/O here; the service wires it to the bus.
  */
+import type { Rendition } from "../../media/ladder";
 import { MediaClock } from "../../media/clock/media-clock";
 import type { SyncTick } from "../../media/clock/playout";
 import { AudioFlag, writeAudioHeader } from "../../media/wire";
@@ -39,6 +40,10 @@ export class LiveStream {
   private readonly listenersByNode = new Map<string, number>();
   /** Of those, listeners of the source's own bytes (MP3, AAC over HTTP): they need no Opus. */
   private readonly passthroughByNode = new Map<string, number>();
+  /** Of those, by node, how many use each ladder rung (rendition id ≥ 1). */
+  private readonly rungUsersByNode = new Map<string, Map<number, number>>();
+  /** The stream's renditions: 0 its own Opus, then the ladder's rungs (set per broadcast). */
+  renditions: Rendition[] = [];
   /** Next sequence number per rendition. */
   private readonly nextSeq = new Map<number, number>();
   /** Media time of the next frame, samples at 48 kHz since the stream was created. */
@@ -125,8 +130,21 @@ export class LiveStream {
     return Math.max(0, this.listeners - passthrough);
   }
 
-  /** Records a gateway's listener count, `passthrough` of them on the source's own bytes; returns true when the total changed. */
-  setListeners(nodeID: string, count: number, passthrough = 0): boolean {
+  /** Ladder rungs (rendition ids ≥ 1) that someone uses, on any gateway. */
+  usedRungs(): Set<number> {
+    const used = new Set<number>();
+    for (const byRung of this.rungUsersByNode.values()) for (const [id, n] of byRung) if (n > 0) used.add(id);
+    return used;
+  }
+
+  /**
+   * Records a gateway's listener count, `passthrough` of them on the source's own bytes, and its
+   * users of each ladder rung (`rungs`: by rendition id); returns true when the total changed.
+   */
+  setListeners(nodeID: string, count: number, passthrough = 0, rungs: Record<string, number> = {}): boolean {
+    const byRung = new Map(Object.entries(rungs).map(([id, n]) => [Number(id), n] as const).filter(([, n]) => n > 0));
+    if (byRung.size === 0) this.rungUsersByNode.delete(nodeID);
+    else this.rungUsersByNode.set(nodeID, byRung);
     const before = this.listeners;
     if (count === 0) this.listenersByNode.delete(nodeID);
     else this.listenersByNode.set(nodeID, count);
@@ -139,6 +157,7 @@ export class LiveStream {
   /** Forgets the listener counts of a gateway that left the cluster. */
   dropNode(nodeID: string): boolean {
     this.passthroughByNode.delete(nodeID);
+    this.rungUsersByNode.delete(nodeID);
     return this.listenersByNode.delete(nodeID);
   }
 
@@ -215,6 +234,7 @@ export class LiveStream {
       mediaTime: this.mediaTime,
       bitrate: live && this.broadcastSamples > 0 ? Math.round((this.broadcastBytes * 8 * 48_000) / this.broadcastSamples) : 0,
       owner: this.owner,
+      renditions: this.renditions,
     };
   }
 }

@@ -15,6 +15,8 @@ import { requireAdmin } from "../auth/service";
 import { VezaError } from "../errors";
 import type { NodeContext } from "../node-context";
 import { EncoderDemand } from "./encoder-demand";
+import { LadderDemand } from "./ladder-demand";
+import { ladderOf, type Rendition } from "../../media/ladder";
 import { LiveStream } from "./live-stream";
 
 /** A stream with no broadcaster and no listeners is forgotten after this long (ms). */
@@ -39,6 +41,10 @@ export function streamService(node: NodeContext): ServiceSchema {
     if (!broker) return { paused: false, changed: false };
     return call(broker, action, { streamId }, { nodeID: broker.nodeID });
   };
+  const ladder = new LadderDemand({
+    apply: async (streamId, rungs) => (broker ? (await call(broker, "encoder.ladder", { streamId, rungs }, { nodeID: broker.nodeID })).running : []),
+    onError: (err, streamId) => node.log.warn({ err, streamId }, "ladder rungs could not be set"),
+  });
   const demand = new EncoderDemand({
     idleMs: node.config.encoderIdleMs,
     pause: (id) => encoderCall("encoder.pause", id),
@@ -51,6 +57,7 @@ export function streamService(node: NodeContext): ServiceSchema {
     actions: {
       async start(ctx: Context) {
         const p = parseParams("stream.start", ctx.params);
+        const renditions = renditionsOf(p.ladder);
         const me = this.broker.nodeID;
         const holder = await node.store.claimOwner(p.streamId, me, (id) => isNodeAlive(this.broker, id), LEASE_TTL_MS);
         if (holder !== me) throw new VezaError("STREAM_MOVED", `stream ${p.streamId} is owned by ${holder}`, { owner: holder });
@@ -63,6 +70,7 @@ export function streamService(node: NodeContext): ServiceSchema {
           p.resume,
         );
         stream.playoutDelayMs = p.playoutDelayMs ?? node.config.playoutDelayMs;
+        stream.renditions = renditions;
         closeInput(p.streamId);
         demand.reset(p.streamId);
         try {
@@ -135,8 +143,9 @@ export function streamService(node: NodeContext): ServiceSchema {
         // re-report their counts every 2 s and at stream.start, so the count is known once it exists
         const stream = streams.get(p.streamId);
         if (!stream) return null;
-        if (stream.setListeners(p.nodeID, p.count, p.passthrough)) scheduleStatus(this.broker, stream);
+        if (stream.setListeners(p.nodeID, p.count, p.passthrough, p.renditions)) scheduleStatus(this.broker, stream);
         demand.update(stream);
+        ladder.update(stream);
         return stream.info();
       },
     },
@@ -176,6 +185,7 @@ export function streamService(node: NodeContext): ServiceSchema {
           if (s.lifecycle.state !== "live" && s.listeners === 0 && now - s.lastActiveAt > IDLE_FORGET_MS) {
             streams.delete(id);
             demand.forget(id);
+            ladder.forget(id);
           }
         }
       }, 10_000);
@@ -187,6 +197,7 @@ export function streamService(node: NodeContext): ServiceSchema {
           const tick = s.syncTick(true);
           if (tick) emitEvent(this.broker, "stream.clock", { streamId: s.streamId, tick });
           demand.update(s);
+          ladder.update(s);
         }
       }, 1000);
       tickTimer.unref();
@@ -200,6 +211,18 @@ export function streamService(node: NodeContext): ServiceSchema {
       for (const id of [...inputs.keys()]) closeInput(id);
     },
   };
+
+  /**
+   * A broadcast's renditions: 0 at OPUS_BITRATE, then the rungs of its `ladder` or the node's LADDER.
+   * @throws VezaError BAD_REQUEST for a ladder that does not parse.
+   */
+  function renditionsOf(text: string | undefined): Rendition[] {
+    try {
+      return ladderOf(node.config.opusBitrate, text ?? node.config.ladder);
+    } catch (err) {
+      throw new VezaError("BAD_REQUEST", (err as Error).message);
+    }
+  }
 
   function getOrCreate(streamId: string, owner: string): LiveStream {
     let stream = streams.get(streamId);
@@ -272,6 +295,7 @@ export function streamService(node: NodeContext): ServiceSchema {
     if (!stream.stop(sessionId, reason)) return;
     closeInput(stream.streamId);
     demand.reset(stream.streamId);
+    ladder.update(stream);
     await node.store.releaseOwner(stream.streamId, broker.nodeID).catch((err: unknown) => node.log.warn({ err, streamId: stream.streamId }, "lease release failed"));
     node.metrics.streamsLive.set(liveCount());
     const info: StreamInfo = stream.info();

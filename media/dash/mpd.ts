@@ -64,17 +64,21 @@ export function mpd(m: Mpd): string {
       ` timeShiftBufferDepth="${duration(m.windowS)}" suggestedPresentationDelay="${duration(m.presentationDelayS)}"` +
       ` maxSegmentDuration="${duration(segmentS)}" minBufferTime="${duration(2 * segmentS)}">`,
     `  <Period id="0" start="PT0S">`,
-    `    <AdaptationSet contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1" lang="und">`,
   ];
-  for (const r of m.representations) {
-    lines.push(
-      `      <Representation id="${attr(r.id)}" codecs="${attr(r.codecs)}" bandwidth="${Math.round(r.bandwidth)}" audioSamplingRate="${TIMESCALE}">`,
-      `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="${r.channels}"/>`,
-      `        <SegmentTemplate timescale="${TIMESCALE}" duration="${m.segmentSamples}" startNumber="0" presentationTimeOffset="0" initialization="${attr(r.initialization)}" media="${attr(r.media)}"/>`,
-      `      </Representation>`,
-    );
+  // one AdaptationSet per codec: a player switches seamlessly only between representations of one codec (DASH-IF IOP §3.2.13)
+  for (const codecs of new Set(m.representations.map((r) => r.codecs))) {
+    lines.push(`    <AdaptationSet contentType="audio" mimeType="audio/mp4" codecs="${attr(codecs)}" segmentAlignment="true" startWithSAP="1" lang="und">`);
+    for (const r of m.representations.filter((x) => x.codecs === codecs)) {
+      lines.push(
+        `      <Representation id="${attr(r.id)}" bandwidth="${Math.round(r.bandwidth)}" audioSamplingRate="${TIMESCALE}">`,
+        `        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="${r.channels}"/>`,
+        `        <SegmentTemplate timescale="${TIMESCALE}" duration="${m.segmentSamples}" startNumber="0" presentationTimeOffset="0" initialization="${attr(r.initialization)}" media="${attr(r.media)}"/>`,
+        `      </Representation>`,
+      );
+    }
+    lines.push(`    </AdaptationSet>`);
   }
-  lines.push(`    </AdaptationSet>`, `  </Period>`);
+  lines.push(`  </Period>`);
   if (m.utcTimingUrl) lines.push(`  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="${attr(m.utcTimingUrl)}"/>`);
   lines.push(`</MPD>`);
   return `${lines.join("\n")}\n`;

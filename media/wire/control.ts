@@ -3,6 +3,7 @@
  * messages are validated with zod schemas here; server-to-client messages are typed here so the
  * gateway, the CLI and the browser client share one definition.
  */
+import { parseLadder, type Rendition } from "../ladder";
 import { z } from "zod";
 
 /**
@@ -16,6 +17,16 @@ export type IngestFormat = (typeof INGEST_FORMATS)[number];
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const metadata = z.record(z.string().max(64), z.string().max(1024)).refine((m) => Object.keys(m).length <= 32, "at most 32 metadata keys");
+
+/** Whether `text` is a ladder parseLadder takes. */
+function isLadder(text: string): boolean {
+  try {
+    parseLadder(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Broadcaster → server: first message on /ws/publish/:streamId. */
 export const StreamStartMessage = z
@@ -32,6 +43,8 @@ export const StreamStartMessage = z
     playoutDelayMs: z.number().int().min(20).max(10_000).optional(),
     /** After a reconnection: the sessionId of the broadcaster's previous connection, which it takes over. */
     resume: z.string().max(64).optional(),
+    /** This stream's ladder rungs below rendition 0, as LADDER spells them (media/ladder.ts), e.g. `opus:48k:2,aac:96k:2`, or `none`. */
+    ladder: z.string().max(256).refine(isLadder, "a ladder is comma-separated <opus|aac>:<bit rate>[k][:<1|2>] rungs, or none").optional(),
   })
   .refine((m) => m.format !== "pcm_s16le" || (m.sampleRate !== undefined && m.channels !== undefined), {
     message: "pcm_s16le needs sampleRate and channels",
@@ -80,6 +93,8 @@ export interface StreamInfo {
   bitrate: number;
   /** Node that owns the stream actor. */
   owner: string;
+  /** The stream's renditions: 0 its own Opus, then the ladder's rungs (made while someone uses them). */
+  renditions: Rendition[];
 }
 
 /** Server → listener, first message: what the binary frames will carry. */

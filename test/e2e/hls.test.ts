@@ -30,9 +30,9 @@ function parse(text: string): ParsedManifest {
 }
 
 /** ffmpeg decodes `seconds` of `url` to mono 48 kHz float PCM. */
-function decode(url: string, seconds: number): Promise<{ pcm: Float32Array; stderr: string }> {
+function decode(url: string, seconds: number, map: string[] = []): Promise<{ pcm: Float32Array; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(FFMPEG, ["-hide_banner", "-loglevel", "error", "-i", url, "-t", String(seconds), "-ac", "1", "-ar", "48000", "-f", "f32le", "-"], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(FFMPEG, ["-hide_banner", "-loglevel", "error", "-i", url, ...map, "-t", String(seconds), "-ac", "1", "-ar", "48000", "-f", "f32le", "-"], { stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     let stderr = "";
     p.stdout.on("data", (d: Buffer) => out.push(d));
@@ -43,6 +43,16 @@ function decode(url: string, seconds: number): Promise<{ pcm: Float32Array; stde
       const bytes = Buffer.concat(out);
       resolve({ pcm: new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 4)), stderr });
     });
+  });
+}
+
+/** The command lines of `pid`'s child processes. */
+async function ps(pid: number): Promise<string[]> {
+  return new Promise((resolve) => {
+    const p = spawn("ps", ["-o", "args=", "--ppid", String(pid)], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.on("close", () => resolve(out.split("\n").filter(Boolean)));
   });
 }
 
@@ -108,11 +118,44 @@ describe("HLS and DASH: ffmpeg and hls.js from either gateway of a cluster", fun
     await cluster?.stop();
   });
 
-  for (const [kind, file] of [["HLS", "hls/radio/index.m3u8"], ["DASH", "dash/radio/manifest.mpd"]] as const) {
+  it("the ladder's rungs over HLS: ffmpeg plays Opus 64k (r1) and AAC-LC 128k (r3) from gateway B, r ≥ 0.9; r2, asked by no one yet, runs no encoder (ffmpeg's own HLS and DASH readers open every variant: the tests after this start all rungs)", async () => {
+    const rungEncoders = async (bitrate: number) => (await ps(a.proc.pid!)).filter((l) => l.includes(`-b:a ${bitrate}`)).length;
+    assert.equal(await rungEncoders(32_000), 0, "no ffmpeg for the 32k rung before anyone asks for it");
+    for (const [r, codec] of [[1, "Opus 64k"], [3, "AAC-LC 128k"]] as const) {
+      const { pcm, stderr } = await decode(`${b.http}/hls/radio/r${r}/media.m3u8`, 4);
+      assert.ok(pcm.length >= 3.5 * 48_000, `r${r}: 4 s decoded (${pcm.length} samples; ${stderr})`);
+      const match = bestAlignment(pcm.subarray(4800), recording);
+      console.log(`      r${r} (${codec}) by ffmpeg: correlation ${match.correlation.toFixed(3)}`);
+      assert.ok(match.correlation >= 0.9, `r${r}: r = ${match.correlation.toFixed(3)}`);
+    }
+    assert.equal(await rungEncoders(64_000), 1, "one ffmpeg for the 64k rung, on the owner");
+    assert.equal(await rungEncoders(32_000), 0, "still none for the 32k rung");
+    const info = (await (await fetch(`${b.http}/api/streams/radio`)).json()) as { renditions: unknown[] };
+    assert.deepEqual(info.renditions, [
+      { id: 0, codec: "opus", bitrate: 128_000, channels: 2 }, { id: 1, codec: "opus", bitrate: 64_000, channels: 2 },
+      { id: 2, codec: "opus", bitrate: 32_000, channels: 2 }, { id: 3, codec: "aac", bitrate: 128_000, channels: 2 },
+    ]);
+  });
+
+  for (const [kind, file] of [["HLS", "hls/radio/index.m3u8"]] as const) {
     it(`ffmpeg plays ${kind} from both gateways: the recording, r ≥ 0.9`, async () => {
       for (const node of [b, a]) {
-        const { pcm, stderr } = await decode(`${node.http}/${file}`, 4);
-        assert.ok(pcm.length >= 3.5 * 48_000, `${node.http}/${file}: 4 s decoded (${pcm.length} samples; ${stderr})`);
+        const { pcm, stderr } = await decode(`${node.http}/${file}`, 5, ["-map", "0:a:0"]);
+        assert.ok(pcm.length >= 2.5 * 48_000, `${node.http}/${file}: 4 s decoded (${pcm.length} samples; ${stderr})`);
+        const match = bestAlignment(pcm.subarray(4800), recording);
+        console.log(`      ${kind} of gateway ${node === a ? "A" : "B"} by ffmpeg: ${(pcm.length / 48_000).toFixed(2)} s, correlation ${match.correlation.toFixed(3)}`);
+        assert.ok(match.correlation >= 0.9, `${kind} from ${node.http}: r = ${match.correlation.toFixed(3)}`);
+      }
+    });
+  }
+
+  // ffmpeg's DASH reader opens every representation (so it starts every rung) and starts its output
+  // at the earliest of them: the test decodes the first, r0, for 5 s and uses what it got
+  for (const [kind, file] of [["DASH", "dash/radio/manifest.mpd"]] as const) {
+    it(`ffmpeg plays ${kind} from both gateways: the recording, r ≥ 0.9`, async () => {
+      for (const node of [b, a]) {
+        const { pcm, stderr } = await decode(`${node.http}/${file}`, 5, ["-map", "0:a:0"]);
+        assert.ok(pcm.length >= 2.5 * 48_000, `${node.http}/${file}: 4 s decoded (${pcm.length} samples; ${stderr})`);
         const match = bestAlignment(pcm.subarray(4800), recording);
         console.log(`      ${kind} of gateway ${node === a ? "A" : "B"} by ffmpeg: ${(pcm.length / 48_000).toFixed(2)} s, correlation ${match.correlation.toFixed(3)}`);
         assert.ok(match.correlation >= 0.9, `${kind} from ${node.http}: r = ${match.correlation.toFixed(3)}`);
@@ -124,8 +167,9 @@ describe("HLS and DASH: ffmpeg and hls.js from either gateway of a cluster", fun
     const top = await fetch(`${b.http}/hls/radio/index.m3u8`);
     assert.equal(top.headers.get("content-type"), "application/vnd.apple.mpegurl");
     const variants = parse(await top.text()).playlists ?? [];
-    assert.equal(variants.length, 1);
-    assert.equal(variants[0]!.attributes.CODECS, "opus");
+    assert.deepEqual(variants.map((v) => [v.uri, v.attributes.CODECS]), [["r0/media.m3u8", "opus"], ["r3/media.m3u8", "mp4a.40.2"], ["r1/media.m3u8", "opus"], ["r2/media.m3u8", "opus"]], "the ladder, best first");
+    const nominal = [128_000, 128_000, 64_000, 32_000];
+    variants.forEach((v, i) => assert.ok((v.attributes.BANDWIDTH ?? 0) >= nominal[i]! * 1.1, `${v.uri}: BANDWIDTH at least the nominal bit rate + 10 %`));
     const bandwidth = variants[0]!.attributes.BANDWIDTH ?? 0;
     const mediaUrl = `${b.http}/hls/radio/${variants[0]!.uri}`;
     let m = parse(await (await fetch(mediaUrl)).text());
@@ -183,7 +227,7 @@ describe("HLS and DASH: ffmpeg and hls.js from either gateway of a cluster", fun
     const cases: Array<[string, number]> = [
       ["hls/nothing/index.m3u8", 404], ["hls/bad$id/index.m3u8", 400], ["hls/radio/r9/media.m3u8", 404], ["hls/radio/x/media.m3u8", 404],
       ["hls/radio/r0/media.m3u8?_HLS_msn=abc", 400], ["hls/radio/r0/media.m3u8?_HLS_part=1", 400], ["hls/radio/r0/media.m3u8?_HLS_msn=999999999", 400],
-      ["hls/radio/r0/s0.m4s", 404], ["hls/radio/r0/p1.99.m4s", 404], ["hls/radio/r0/../../etc/passwd", 404], ["hls/radio/r0/other.ts", 404],
+      ["hls/radio/r0/s99999999.m4s", 404], ["hls/radio/r0/p1.99.m4s", 404], ["hls/radio/r0/../../etc/passwd", 404], ["hls/radio/r0/other.ts", 404],
       ["hls/radio/playlist.m3u8", 404], ["dash/radio/index.m3u8", 404], ["dash/nothing/manifest.mpd", 404],
     ];
     for (const [url, status] of cases) {
