@@ -15,7 +15,7 @@ function setup(answers: { pause: EncoderState; resume: EncoderState }, idleMs = 
   const calls: string[] = [];
   let discontinuities = 0;
   let release: (() => void) | null = null;
-  const stream = { streamId: "s", lifecycle: { state: "live" }, format: "mp3", opusListeners: 0, markDiscontinuity: () => discontinuities++ };
+  const stream = { streamId: "s", lifecycle: { state: "live" }, format: "mp3", opusListeners: 0, usedRungs: () => new Set<number>(), markDiscontinuity: () => discontinuities++ };
   const demand = new EncoderDemand({
     idleMs,
     pause: async () => {
