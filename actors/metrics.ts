@@ -32,6 +32,8 @@ export class NodeMetrics {
   /** Listeners dropped for passing the backpressure limit. */
   readonly listenersDropped = new Counter({ name: "veza_listeners_dropped_total", help: "Listeners closed for passing the backpressure limit", registers: [this.registry] });
   /** ffmpeg restarts after a crash. */
+  /** WebSocket listeners moved between renditions (gateway/listener-renditions.ts), by direction and reason. */
+  readonly renditionSwitches = new Counter({ name: "veza_rendition_switches_total", help: "WebSocket listeners moved to another rendition, by direction (down, up) and reason (congestion: queue past the ABR threshold or the backpressure limit; recovered: a stable period; select: the listener asked)", labelNames: ["direction", "reason"] as const, registers: [this.registry] });
   readonly encoderRestarts = new Counter({ name: "veza_encoder_restarts_total", help: "Encoder (ffmpeg) restarts after a crash", registers: [this.registry] });
 
   /** Frames a relay received from a stream's origin over the media bus. */

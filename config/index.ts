@@ -109,6 +109,7 @@ export const CONFIG_SCHEMA = z.object({
       }
     })
     .describe(`LADDER|--ladder|the renditions made below rendition 0 (the stream's Opus at OPUS_BITRATE) while someone uses them: comma-separated <opus|aac>:<bit rate>[k][:<channels>], or none (default ${DEFAULT_LADDER})`),
+  abrStableMs: int(1_000, 600_000).default(10_000).describe("ABR_STABLE_MS|--abr-stable|ms a WebSocket listener in auto mode must keep up (under 60 ms of audio queued) before it moves one rendition up; doubled after an up-switch that failed (gateway/abr.ts)"),
   playoutDelayMs: int(20, 10_000).default(120).describe("PLAYOUT_DELAY_MS|--playout-delay|default playout delay of synchronised listeners, ms (a stream.start may set its own)"),
   maxBackpressureBytes: int(4_096, 64 * 1024 * 1024).default(256 * 1024).describe("MAX_BACKPRESSURE_BYTES|--max-backpressure|bytes queued for one listener before it is dropped"),
   icecastBurstBytes: int(0, 1024 * 1024).default(16 * 1024).describe("ICECAST_BURST_BYTES|--icecast-burst|bytes of recent audio an HTTP listener gets at once when it connects (Icecast's burst-size), 0 none: lets a player start at once, and delays it by as much (16 KiB ≈ 1 s at 128 kbit/s)"),

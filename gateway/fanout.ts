@@ -17,6 +17,7 @@ import { clusterTimeOf } from "../media/clock/media-clock";
 import type { SyncTick } from "../media/clock/playout";
 import { StreamRelay } from "../actors/relay/stream-relay";
 import type { MediaBus } from "../transports";
+import type { RenditionFeeds } from "./rendition-feeds";
 import type { TemplatedApp } from "./uws";
 
 /** uWS topic of a stream's listeners (audio and text messages); with `batchMs`, of its listeners batched by that period. */
@@ -74,6 +75,8 @@ export class Fanout {
     readonly relays: Map<string, StreamRelay>,
     /** The latest sync ticks of a stream known here (the gateway's), for {@link NodeMetrics.fanoutLag}. */
     private readonly ticksOf: (streamId: string) => readonly SyncTick[] | undefined = () => undefined,
+    /** Rendition feeds (WebSocket listeners on ladder rungs): they keep rendition 0's last frames and get its text messages. */
+    private readonly renditions?: RenditionFeeds,
   ) {}
 
   /** Observes the fan-out lag of `frame` (an audio.data message: media time at bytes 8-13, u48 big-endian). */
@@ -125,6 +128,7 @@ export class Fanout {
         this.app.publish(topic, frame, true);
         for (const batch of entry.batches.values()) this.hold(batch, frame, true);
         for (const tap of entry.taps) tap(frame);
+        this.renditions?.onFrame(streamId, frame);
         this.observeLag(streamId, frame);
       });
       this.relays.set(streamId, entry.relay);
@@ -209,6 +213,7 @@ export class Fanout {
     const s = this.streams.get(streamId);
     if (!s) return;
     this.app.publish(listenTopic(streamId), text, false);
+    for (const topic of this.renditions?.rungTopics(streamId) ?? []) this.app.publish(topic, text, false);
     for (const batch of s.batches.values()) this.hold(batch, text, false);
   }
 

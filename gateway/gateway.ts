@@ -22,6 +22,8 @@ import { registerHttpListenRoute } from "./http-listen-route";
 import { HlsPackagers } from "./hls-packager";
 import { registerHlsRoutes } from "./hls-route";
 import { HttpListeners } from "./http-listeners";
+import { adaptListener } from "./listener-renditions";
+import { RenditionFeeds } from "./rendition-feeds";
 import { registerHttpRoutes } from "./http-routes";
 import { IcecastDoor } from "./icecast-door";
 import { registerListenRoute, type ListenerData } from "./listen-route";
@@ -47,6 +49,8 @@ const FORGET_IDLE_MS = 120_000;
 export class Gateway {
   readonly app: TemplatedApp;
   readonly fanout: Fanout;
+  /** WebSocket listeners' renditions: feeds of each rendition in use here, and moves between them. */
+  readonly renditions: RenditionFeeds;
   /** Listener sockets by session id (the listener-session actors of this node). */
   readonly sessions = new Map<string, WebSocket<ListenerData>>();
   /** Broadcaster sockets on this node, by stream id. */
@@ -96,7 +100,8 @@ export class Gateway {
     this.access = node.access;
     this.placement = new Placement(broker);
     this.app = this.uws.App();
-    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.syncTicks.get(streamId));
+    this.renditions = new RenditionFeeds(this.app, node.bus, node.metrics);
+    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.syncTicks.get(streamId), this.renditions);
     this.httpListeners = new HttpListeners(this);
     this.icecast = new IcecastDoor(this);
     this.hls = new HlsPackagers(this);
@@ -193,6 +198,7 @@ export class Gateway {
     this.httpListeners.closeAll();
     this.hls.close();
     this.fanout.close();
+    this.renditions.close();
   }
 
   /**
@@ -393,6 +399,7 @@ export class Gateway {
         const count = this.fanout.listeners(streamId);
         const passthrough = this.httpListeners.passthroughCount(streamId);
         const renditions = this.hls.rungUsers(streamId);
+        for (const [id, n] of Object.entries(this.renditions.rungUsers(streamId))) renditions[id] = (renditions[id] ?? 0) + n;
         this.callOwner(streamId, "stream.listeners", { streamId, nodeID: this.broker.nodeID, count, passthrough, renditions }).then(
           (info) => {
             if (info && !this.streamInfo.has(streamId)) {
@@ -416,7 +423,9 @@ export class Gateway {
     const limit = this.config.maxBackpressureBytes;
     for (const ws of this.sessions.values()) {
       const data = ws.getUserData();
-      if (data.closed || data.slow || ws.getBufferedAmount() < limit) continue;
+      if (data.closed || data.slow) continue;
+      // downgrade first (auto listeners), then drop
+      if (!adaptListener(this, ws)) continue;
       data.slow = true;
       this.metrics.listenersDropped.inc();
       this.metrics.framesDropped.inc({ reason: "slow_listener" });

@@ -20,6 +20,9 @@ import { AuthRefreshMessage } from "../media/wire/control";
 import { admitUpgrade, TokenExpiry } from "./auth";
 import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
 import { listenTopic, parseBatchMs } from "./fanout";
+import { abrState, type AbrState } from "./abr";
+import { moveListener, wsRenditions } from "./listener-renditions";
+import { renditionTopic } from "./rendition-feeds";
 
 export interface ListenerData {
   kind: "listener";
@@ -46,7 +49,24 @@ export interface ListenerData {
   expiry: TokenExpiry | null;
   /** This listener's place in the per-IP and per-stream listener quotas, released on close. */
   slot: ListenerSlot | null;
+  /** The rendition it hears (or is moving to). */
+  rendition: number;
+  /** `auto`: the gateway adapts the rendition (gateway/abr.ts); a number: the listener fixed it. */
+  mode: "auto" | number;
+  /** A move under way (gateway/rendition-feeds.ts): until the new rendition reaches its media time. */
+  moving: { from: number; to: number } | null;
+  abr: AbrState;
 }
+
+/** `?rendition=` and `rendition.select`: `auto` or a rendition id. @throws RangeError. */
+export function parseRendition(value: string | null): "auto" | number {
+  if (value === null || value === "" || value === "auto") return "auto";
+  if (!/^\d{1,3}$/.test(value) || Number(value) > 255) throw new RangeError("rendition is auto or a rendition id, 0-255 (hello lists them)");
+  return Number(value);
+}
+
+/** Listener → server: choose a rendition, or `auto`. */
+const RenditionSelect = z.object({ type: z.literal("rendition.select"), rendition: z.union([z.literal("auto"), z.number().int().min(0).max(255)]) });
 
 /**
  * Clock pings a gateway answers per listener: 2 000 a second (twice the fastest schedule the SDK
@@ -90,6 +110,21 @@ export function registerListenRoute(gw: Gateway): void {
       else if (!data.closed) ws.cork(() => ws.send(JSON.stringify({ type: "error", code, message: (err as Error).message }), false));
     }
   };
+  /** rendition.select: `auto`, or an Opus rendition of the stream (another is answered with a BAD_REQUEST error message). */
+  const onSelect = (ws: WebSocket<ListenerData>, choice: "auto" | number): void => {
+    const data = ws.getUserData();
+    if (data.batchMs > 0) return void ws.send(JSON.stringify({ type: "error", code: "BAD_REQUEST", message: "batched listeners (?batch=) hear rendition 0 only" }), false);
+    if (choice === "auto") {
+      data.mode = "auto";
+      data.abr = abrState(config.abrStableMs);
+      return;
+    }
+    if (!wsRenditions(gw, data.streamId).some((r) => r.id === choice)) {
+      return void ws.send(JSON.stringify({ type: "error", code: "BAD_REQUEST", message: `no Opus rendition ${choice} of stream ${data.streamId}` }), false);
+    }
+    data.mode = choice;
+    moveListener(gw, ws, choice, "select");
+  };
   app.ws<ListenerData>("/ws/listen/:streamId", {
     maxPayloadLength: LISTEN_TRANSPORT_MAX_BYTES,
     maxBackpressure: config.maxBackpressureBytes,
@@ -111,8 +146,10 @@ export function registerListenRoute(gw: Gateway): void {
         return;
       }
       let batchMs: number;
+      let mode: "auto" | number;
       try {
         batchMs = parseBatchMs(query.get("batch"));
+        mode = parseRendition(query.get("rendition"));
       } catch (err) {
         gw.rejectUpgrade(res, "BAD_REQUEST", (err as Error).message);
         return;
@@ -139,6 +176,8 @@ export function registerListenRoute(gw: Gateway): void {
         const data: ListenerData = {
           kind: "listener", ip, waiting, session: null, resume: null, streamId, batchMs, closed: false, slow: false, pings: pingBucket(),
           grant: admission.grant, refusal: admission.refusal, expiry: null, slot: null,
+          // batched listeners share one topic per period: rendition 0 only
+          rendition: 0, mode: batchMs > 0 ? 0 : mode, moving: null, abr: abrState(config.abrStableMs),
         };
         if (!data.refusal) {
           const slot = await gw.access.limits.openListener(ip, streamId);
@@ -163,6 +202,14 @@ export function registerListenRoute(gw: Gateway): void {
         data.expiry = new TokenExpiry((text) => !data.closed && ws.cork(() => ws.send(text, false)), () => gw.closeListener(ws, "TOKEN_EXPIRED", `the token of ${data.grant?.sub} expired; send auth.refresh before it does (docs/protocol.md)`));
         data.expiry.renew(data.grant.exp);
       }
+      const offered = wsRenditions(gw, data.streamId);
+      if (typeof data.mode === "number") {
+        // a rendition the stream does not have as Opus (when its ladder is known) is refused
+        if (gw.statusOf(data.streamId).renditions.length > 0 && !offered.some((r) => r.id === data.mode)) {
+          return gw.closeListener(ws, "BAD_REQUEST", `stream ${data.streamId} has no Opus rendition ${data.mode} (renditions: ${offered.map((r) => r.id).join(", ")})`);
+        }
+        data.rendition = data.mode;
+      }
       if (data.waiting) gw.waitingByIp.set(data.ip, (gw.waitingByIp.get(data.ip) ?? 0) + 1);
       const carried = data.resume;
       // joined before the session counts its frames: a batched listener's join publishes what its batch held
@@ -179,7 +226,9 @@ export function registerListenRoute(gw: Gateway): void {
         sampleRate: MEDIA_CLOCK_HZ,
         channels: 2,
         frameDurationMs: (DEFAULT_FRAME_SAMPLES * 1000) / MEDIA_CLOCK_HZ,
-        rendition: 0,
+        rendition: data.rendition,
+        renditionMode: data.mode === "auto" ? "auto" : "fixed",
+        renditions: offered,
         resumed: carried !== null,
         reconnects: session.reconnects,
       };
@@ -192,7 +241,8 @@ export function registerListenRoute(gw: Gateway): void {
           ws.send(JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }), false);
         }
       });
-      ws.subscribe(listenTopic(data.streamId, data.batchMs));
+      gw.renditions.join(data.streamId, data.rendition);
+      ws.subscribe(data.batchMs > 0 ? listenTopic(data.streamId, data.batchMs) : renditionTopic(data.streamId, data.rendition));
       gw.listenerCount++;
       gw.reportListeners(data.streamId);
     },
@@ -217,7 +267,9 @@ export function registerListenRoute(gw: Gateway): void {
       const ping = ClockPing.safeParse(json);
       if (!ping.success) {
         const refresh = AuthRefreshMessage.safeParse(json);
-        if (refresh.success) void onRefresh(ws, refresh.data.token);
+        if (refresh.success) return void onRefresh(ws, refresh.data.token);
+        const select = RenditionSelect.safeParse(json);
+        if (select.success) onSelect(ws, select.data.rendition);
         return;
       }
       const { id = 0, t0 } = ping.data;
@@ -242,6 +294,7 @@ export function registerListenRoute(gw: Gateway): void {
       gw.sessions.delete(session.sessionId);
       gw.saveSession(session.record(published));
       gw.fanout.leave(data.streamId, data.batchMs);
+      gw.renditions.leave(data.streamId, data.rendition, ws as WebSocket<unknown>);
       gw.listenerCount--;
       gw.reportListeners(data.streamId);
       gw.log.debug({ ...session.stats(published), code }, "listener left");

@@ -108,7 +108,12 @@ export interface HelloMessage {
   sampleRate: number;
   channels: number;
   frameDurationMs: number;
+  /** The rendition the frames will carry first (the frames' rendition byte says which each is). */
   rendition: number;
+  /** `auto`: the gateway moves the listener between `renditions` as its link allows; `fixed`: it asked for one (`?rendition=`). */
+  renditionMode: "auto" | "fixed";
+  /** The stream's renditions a WebSocket listener can hear (Opus, on one 20 ms grid), best first. */
+  renditions: Rendition[];
   /** True when `?session=` named a session that this connection resumed (stats carried over). */
   resumed: boolean;
   /** Times this session reconnected so far. */

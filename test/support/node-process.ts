@@ -24,7 +24,7 @@ export interface NodeProcess {
 }
 
 export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
-  const proc = spawn(process.execPath, [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", "info", ...args], {
+  const proc = spawn(process.execPath, [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", process.env.TEST_LOG_LEVEL ?? "info", ...args], {
     cwd: ROOT,
     // ICECAST_PORT off unless a test asks for it: every node would try port 8000 otherwise
     env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS, ICECAST_PORT: "off", ...env },

@@ -1,0 +1,171 @@
+/**
+ * WebSocket listeners on a stream's renditions (media/ladder.ts), and moving one from a rendition
+ * to another at a frame boundary with no gap and no overlap in media time.
+ *
+ * Each rendition a listener here uses has a uWS topic ({@link renditionTopic}: rendition 0's is the
+ * fan-out's `s/<id>`) fed by one relay of `audio.<id>.<r>` (rendition 0's is the fan-out's own),
+ * and keeps its last second of frames and the media time after its newest one. A switch of a
+ * listener from rendition `a` to `b` at the end E of what `a` has published (the listener has
+ * everything before E queued):
+ * - `b` is at or past E (a higher rung: rendition 0 comes before the rungs made from it): the
+ *   frames of `b` from E on are sent to the listener from `b`'s last second, then it subscribes to
+ *   `b`'s topic: contiguous;
+ * - `b` is behind E (a rung made from rendition 0 lags it by its encoder, tens of ms) or not
+ *   flowing yet (a rung starting): the listener waits, subscribed to nothing, until `b`'s frame
+ *   starting at or after E is about to be published, and subscribes just before it: a short wait,
+ *   no gap. A rung that does not flow within {@link SWITCH_TIMEOUT_MS} is given up (the caller
+ *   switches back).
+ * Frames are matched by media time only: every Opus rendition is on rendition 0's 20 ms grid.
+ */
+import { StreamRelay } from "../actors/relay/stream-relay";
+import type { NodeMetrics } from "../actors/metrics";
+import type { MediaBus } from "../transports";
+import type { TemplatedApp, WebSocket } from "./uws";
+
+/** A switch to a rendition that does not reach the listener's media time in this long is given up, ms. */
+export const SWITCH_TIMEOUT_MS = 3000;
+/** Frames of the last second kept per rendition for switches (50 of 20 ms). */
+const RING_FRAMES = 50;
+
+/** uWS topic of a stream's listeners on rendition `r` (0: the fan-out's topic). */
+export const renditionTopic = (streamId: string, r: number): string => (r === 0 ? `s/${streamId}` : `s/${streamId}/r${r}`);
+
+/** Media time and end of an audio.data message (bytes 8-13, u48; 14-15, u16). */
+function timesOf(frame: Uint8Array): { start: number; end: number } | null {
+  if (frame.length < 16) return null;
+  const start = (frame[8]! * 2 ** 40) + (frame[9]! * 2 ** 32) + (((frame[10]! << 24) | (frame[11]! << 16) | (frame[12]! << 8) | frame[13]!) >>> 0);
+  return { start, end: start + ((frame[14]! << 8) | frame[15]!) };
+}
+
+interface Pending {
+  /** Media time the listener needs next, samples at 48 kHz. */
+  from: number;
+  since: number;
+  onDone(): void;
+}
+
+/** One rendition of one stream on this gateway. */
+interface Feed {
+  /** WebSocket listeners on it (or moving to it). */
+  listeners: number;
+  relay: StreamRelay | null;
+  ring: Array<{ frame: Uint8Array; start: number }>;
+  /** Media time after the newest frame, samples; null before the first. */
+  lastEnd: number | null;
+  pending: Map<WebSocket<unknown>, Pending>;
+}
+
+export class RenditionFeeds {
+  /** By stream id, then rendition id. */
+  private readonly feeds = new Map<string, Map<number, Feed>>();
+
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly bus: MediaBus,
+    private readonly metrics: NodeMetrics,
+  ) {}
+
+  private feed(streamId: string, r: number, create: boolean): Feed | undefined {
+    let byId = this.feeds.get(streamId);
+    if (!byId && !create) return undefined;
+    if (!byId) this.feeds.set(streamId, (byId = new Map()));
+    let f = byId.get(r);
+    if (!f && create) {
+      const feed: Feed = { listeners: 0, relay: null, ring: [], lastEnd: null, pending: new Map() };
+      // rendition 0 is fed by the fan-out's relay (onFrame); a rung by a relay of its own
+      if (r > 0) feed.relay = new StreamRelay(this.bus, streamId, r, this.metrics, (frame) => this.publish(streamId, r, feed, frame));
+      byId.set(r, (f = feed));
+    }
+    return f;
+  }
+
+  /** Rendition 0's frame, published by the fan-out to its topic: kept for switches. */
+  onFrame(streamId: string, frame: Uint8Array): void {
+    const f = this.feed(streamId, 0, false);
+    if (f) this.keep(f, frame, streamId, 0);
+  }
+
+  private keep(f: Feed, frame: Uint8Array, streamId: string, r: number): void {
+    const t = timesOf(frame);
+    if (!t) return;
+    // listeners waiting for this rendition to reach their media time join just before it does
+    for (const [ws, p] of f.pending) {
+      if (t.start < p.from && p.from - t.start < 10 * 48_000) continue;
+      f.pending.delete(ws);
+      ws.subscribe(renditionTopic(streamId, r));
+      p.onDone();
+    }
+    f.ring.push({ frame, start: t.start });
+    if (f.ring.length > RING_FRAMES) f.ring.shift();
+    f.lastEnd = t.end;
+  }
+
+  private publish(streamId: string, r: number, f: Feed, frame: Uint8Array): void {
+    this.keep(f, frame, streamId, r);
+    this.app.publish(renditionTopic(streamId, r), frame, true);
+  }
+
+  /** A listener joins rendition `r` of `streamId` (call before subscribing it to {@link renditionTopic}). */
+  join(streamId: string, r: number): void {
+    this.feed(streamId, r, true)!.listeners++;
+  }
+
+  /** A listener left rendition `r` (or gave up moving to it); the rung's relay goes with its last listener. */
+  leave(streamId: string, r: number, ws?: WebSocket<unknown>): void {
+    const byId = this.feeds.get(streamId);
+    const f = byId?.get(r);
+    if (!byId || !f) return;
+    if (ws) f.pending.delete(ws);
+    if (--f.listeners > 0) return;
+    f.relay?.close();
+    byId.delete(r);
+    if (byId.size === 0) this.feeds.delete(streamId);
+  }
+
+  /** By rendition id (≥ 1), this gateway's WebSocket listeners on each ladder rung: its users, for the stream's owner. */
+  rungUsers(streamId: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [r, f] of this.feeds.get(streamId) ?? []) if (r > 0 && f.listeners > 0) out[String(r)] = f.listeners;
+    return out;
+  }
+
+  /** The topics of `streamId`'s ladder rungs with listeners here (its text messages go to them too). */
+  rungTopics(streamId: string): string[] {
+    return [...(this.feeds.get(streamId)?.keys() ?? [])].filter((r) => r > 0).map((r) => renditionTopic(streamId, r));
+  }
+
+  /** Whether `ws` is waiting to join rendition `r` of `streamId`, and since when (ms since epoch). */
+  pendingSince(streamId: string, r: number, ws: WebSocket<unknown>): number | null {
+    return this.feed(streamId, r, false)?.pending.get(ws)?.since ?? null;
+  }
+
+  /**
+   * Moves `ws` from rendition `from` to `to` of `streamId` at the end of what `from` has published
+   * (see the module's comment). `onDone` runs once it is on `to` (at once, or when `to` reaches it).
+   * @returns "switched", or "pending" while `to` has not reached the listener's media time.
+   */
+  switch(ws: WebSocket<unknown>, streamId: string, from: number, to: number, onDone: () => void): "switched" | "pending" {
+    const source = this.feed(streamId, from, false);
+    const at = source?.lastEnd ?? 0;
+    ws.unsubscribe(renditionTopic(streamId, from));
+    source?.pending.delete(ws);
+    this.join(streamId, to);
+    this.leave(streamId, from);
+    const target = this.feed(streamId, to, false)!;
+    if (target.lastEnd !== null && target.lastEnd >= at && (target.ring[0]?.start ?? Infinity) <= at) {
+      ws.cork(() => {
+        for (const { frame, start } of target.ring) if (start >= at) ws.send(frame, true);
+      });
+      ws.subscribe(renditionTopic(streamId, to));
+      onDone();
+      return "switched";
+    }
+    target.pending.set(ws, { from: at, since: Date.now(), onDone });
+    return "pending";
+  }
+
+  close(): void {
+    for (const byId of this.feeds.values()) for (const f of byId.values()) f.relay?.close();
+    this.feeds.clear();
+  }
+}
