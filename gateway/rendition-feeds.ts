@@ -10,11 +10,15 @@
  * - `b` is at or past E (a higher rung: rendition 0 comes before the rungs made from it): the
  *   frames of `b` from E on are sent to the listener from `b`'s last second, then it subscribes to
  *   `b`'s topic: contiguous;
- * - `b` is behind E (a rung made from rendition 0 lags it by its encoder, tens of ms) or not
- *   flowing yet (a rung starting): the listener waits, subscribed to nothing, until `b`'s frame
- *   starting at or after E is about to be published, and subscribes just before it: a short wait,
- *   no gap. A rung that does not flow within {@link SWITCH_TIMEOUT_MS} is given up (the caller
- *   switches back).
+ * - `b` holds E but is behind it (a rung made from rendition 0 lags it by its encoder, tens of
+ *   ms): the listener waits, subscribed to nothing, until `b`'s frame starting at E is about to be
+ *   published, and subscribes just before it: a short wait, no gap;
+ * - `b` is not flowing yet, or its oldest kept frame starts after E (a rung starting now, on the
+ *   owner's demand): the listener stays on `a` until `b` holds the media time `a` has reached, and
+ *   is then moved as above. A rung that does not get there within {@link SWITCH_TIMEOUT_MS} is
+ *   given up (the caller switches back; the listener never left `a`).
+ * Rendition 0 keeps its last second while any rung of the stream has listeners here, so a move up
+ * to it is immediate.
  * Frames are matched by media time only: every Opus rendition is on rendition 0's 20 ms grid.
  */
 import { StreamRelay } from "../actors/relay/stream-relay";
@@ -38,7 +42,12 @@ function timesOf(frame: Uint8Array): { start: number; end: number } | null {
 }
 
 interface Pending {
-  /** Media time the listener needs next, samples at 48 kHz. */
+  /**
+   * The rendition the listener is still on, until this one holds the media time it has reached
+   * (null once it has left it).
+   */
+  source: number | null;
+  /** Media time the listener needs next, samples at 48 kHz (once it has left its source). */
   from: number;
   since: number;
   onDone(): void;
@@ -88,8 +97,23 @@ export class RenditionFeeds {
   private keep(f: Feed, frame: Uint8Array, streamId: string, r: number): void {
     const t = timesOf(frame);
     if (!t) return;
-    // listeners waiting for this rendition to reach their media time join just before it does
     for (const [ws, p] of f.pending) {
+      if (p.source !== null) {
+        // still on its source: move once this rendition holds the media time the source has reached
+        const reached = this.feed(streamId, p.source, false)?.lastEnd ?? 0;
+        if ((f.ring[0]?.start ?? t.start) > reached) continue;
+        ws.unsubscribe(renditionTopic(streamId, p.source));
+        this.leave(streamId, p.source);
+        p.source = null;
+        p.from = reached;
+        if (t.start >= reached) {
+          // this rendition is ahead: what it kept from there on, then this frame through the topic
+          ws.cork(() => {
+            for (const k of f.ring) if (k.start >= reached) ws.send(k.frame, true);
+          });
+        }
+      }
+      // waiting for this rendition to reach the listener's media time: join just before it does
       if (t.start < p.from && p.from - t.start < 10 * 48_000) continue;
       f.pending.delete(ws);
       ws.subscribe(renditionTopic(streamId, r));
@@ -107,18 +131,29 @@ export class RenditionFeeds {
 
   /** A listener joins rendition `r` of `streamId` (call before subscribing it to {@link renditionTopic}). */
   join(streamId: string, r: number): void {
+    // rendition 0 keeps its last second while a rung has listeners (for moves up to it)
+    if (r > 0) this.feed(streamId, 0, true);
     this.feed(streamId, r, true)!.listeners++;
   }
 
-  /** A listener left rendition `r` (or gave up moving to it); the rung's relay goes with its last listener. */
+  /**
+   * A listener left rendition `r` (or gave up moving to it; with `ws`, also the rendition it was
+   * still on). A rung's relay goes with its last listener; rendition 0's kept frames with the
+   * stream's last listener here.
+   */
   leave(streamId: string, r: number, ws?: WebSocket<unknown>): void {
     const byId = this.feeds.get(streamId);
     const f = byId?.get(r);
     if (!byId || !f) return;
+    const p = ws ? f.pending.get(ws) : undefined;
     if (ws) f.pending.delete(ws);
+    if (p && p.source !== null) this.leave(streamId, p.source);
     if (--f.listeners > 0) return;
+    if (r === 0 && byId.size > 1) return;
     f.relay?.close();
     byId.delete(r);
+    const zero = byId.get(0);
+    if (byId.size === 1 && zero && zero.listeners <= 0) byId.delete(0);
     if (byId.size === 0) this.feeds.delete(streamId);
   }
 
@@ -146,13 +181,27 @@ export class RenditionFeeds {
    */
   switch(ws: WebSocket<unknown>, streamId: string, from: number, to: number, onDone: () => void): "switched" | "pending" {
     const source = this.feed(streamId, from, false);
+    const waiting = source?.pending.get(ws);
+    if (source && waiting && waiting.source === to) {
+      // back to the rendition it never left
+      source.pending.delete(ws);
+      this.leave(streamId, from);
+      onDone();
+      return "switched";
+    }
     const at = source?.lastEnd ?? 0;
-    ws.unsubscribe(renditionTopic(streamId, from));
     source?.pending.delete(ws);
     this.join(streamId, to);
-    this.leave(streamId, from);
     const target = this.feed(streamId, to, false)!;
-    if (target.lastEnd !== null && target.lastEnd >= at && (target.ring[0]?.start ?? Infinity) <= at) {
+    const oldest = target.ring[0]?.start;
+    if (target.lastEnd === null || oldest === undefined || oldest > at) {
+      // the target does not hold the listener's media time yet: it stays where it is meanwhile
+      target.pending.set(ws, { source: from, from: at, since: Date.now(), onDone });
+      return "pending";
+    }
+    ws.unsubscribe(renditionTopic(streamId, from));
+    this.leave(streamId, from);
+    if (target.lastEnd >= at) {
       ws.cork(() => {
         for (const { frame, start } of target.ring) if (start >= at) ws.send(frame, true);
       });
@@ -160,7 +209,7 @@ export class RenditionFeeds {
       onDone();
       return "switched";
     }
-    target.pending.set(ws, { from: at, since: Date.now(), onDone });
+    target.pending.set(ws, { source: null, from: at, since: Date.now(), onDone });
     return "pending";
   }
 

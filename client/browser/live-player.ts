@@ -50,6 +50,8 @@ export interface LivePlayerOptions extends SyncClockOptions {
   trace?: boolean;
   /** The listener's token (`?token=` on the socket URL), for a node with `LISTEN_AUTH=token`. */
   token?: TokenSource;
+  /** `auto` (default: the gateway adapts it to the link) or a rendition id (`?rendition=`). */
+  rendition?: "auto" | number;
 }
 
 export interface LivePlayerEvents {
@@ -84,7 +86,7 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
   constructor(private readonly o: LivePlayerOptions) {
     super();
     this.mode = o.sync === false ? "buffer" : "sync";
-    this.connection = new ListenConnection({ baseUrl: o.baseUrl ?? location.origin, streamId: o.streamId, token: o.token });
+    this.connection = new ListenConnection({ baseUrl: o.baseUrl ?? location.origin, streamId: o.streamId, token: o.token, rendition: o.rendition });
     this.clock = o.sync === false ? null : new SyncClock(this.connection, (map) => this.output?.setClock(map), o);
     this.connection.on("message", (m) => this.onMessage(m));
     this.connection.on("state", (s) => {
@@ -142,6 +144,13 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
     this.emit("stats", this.stats());
   }
 
+  /** Asks for rendition `r` (an id of `stats().renditions`) or `auto`; see {@link ListenConnection.selectRendition}. */
+  selectRendition(r: "auto" | number): boolean {
+    const sent = this.connection.selectRendition(r);
+    this.emit("stats", this.stats());
+    return sent;
+  }
+
   setVolume(volume: number): void {
     this.output?.setVolume(volume);
   }
@@ -167,6 +176,9 @@ export class LivePlayer extends Emitter<LivePlayerEvents> {
     const common = {
       connection: this.connection.state,
       stream: this.stream,
+      rendition: this.connection.rendition,
+      renditionChoice: this.connection.renditionChoice,
+      renditions: this.connection.hello?.renditions ?? [],
       audio: (this.output?.ctx.state as PlayerStats["audio"] | undefined) ?? "none",
       decoder: this.decoder?.kind ?? null,
       framesReceived: c.framesReceived,

@@ -12,6 +12,9 @@
  * {@link PublishConnection}: `?token=` on the URL next to `?session=` (browsers), or
  * `Authorization: Bearer` through the socket factory with `tokenIn: "header"` (Node); renewed on
  * `auth.expiring` when it comes from a function, or on demand with {@link ListenConnection.refreshToken}.
+ * Renditions: {@link ListenConnectionOptions.rendition} (`?rendition=`) and {@link ListenConnection.selectRendition}
+ * (`rendition.select`) choose one, or `auto` (the gateway adapts it to the link); {@link ListenConnection.rendition}
+ * is the rendition of the latest frame. A fixed choice is kept across reconnections.
  * Browser-safe and usable from Node with a `ws` socket factory.
  */
 import { decodeAudioData, type AudioFrame } from "../../media/wire";
@@ -58,6 +61,8 @@ export interface ListenConnectionOptions {
   backoff?: BackoffOptions;
   /** Clock for arrival times, ms. Default performance.now(). */
   now?: () => number;
+  /** `auto` (default: the gateway adapts it) or a rendition id of `hello.renditions` (`?rendition=`). */
+  rendition?: "auto" | number;
 }
 
 /** Counters of one connection, across its reconnections. */
@@ -65,7 +70,7 @@ export interface ListenCounters {
   framesReceived: number;
   bytesReceived: number;
   badFrames: number;
-  /** Sequence numbers missing between frames of the same socket. */
+  /** Sequence numbers missing between frames of the same socket and rendition (each rendition has its own). */
   seqGaps: number;
   /** Sockets opened after the first one. */
   reconnects: number;
@@ -79,6 +84,10 @@ export class ListenConnection extends Emitter<ListenEvents> {
   private socket: WebSocketLike | null = null;
   private generation = 0;
   private lastSeq: number | null = null;
+  /** Rendition of the latest frame (from hello before the first); null before hello. */
+  rendition: number | null = null;
+  /** The listener's choice: `auto`, or a fixed rendition id. */
+  renditionChoice: "auto" | number;
   /** The server's last `error` message on the current socket (says why it closes). */
   private lastError: { code: string; message: string } | null = null;
   private stopped = false;
@@ -97,6 +106,17 @@ export class ListenConnection extends Emitter<ListenEvents> {
     this.backoff = new Backoff(o.backoff);
     this.createSocket = o.createSocket ?? defaultSocketFactory();
     this.now = o.now ?? (() => performance.now());
+    this.renditionChoice = o.rendition ?? "auto";
+  }
+
+  /**
+   * Asks for rendition `r` (an id of `hello.renditions`) or `auto`; the server answers with
+   * `rendition.changed` when the rendition changes, or an `error` (BAD_REQUEST) for one it does not
+   * have. Kept for later sockets (`?rendition=`). Returns whether it went out on an open socket.
+   */
+  selectRendition(r: "auto" | number): boolean {
+    this.renditionChoice = r;
+    return this.sendJson({ type: "rendition.select", rendition: r });
   }
 
   /** Where the connection is now. */
@@ -159,7 +179,7 @@ export class ListenConnection extends Emitter<ListenEvents> {
   private openWith(token: string | undefined): void {
     let ws: WebSocketLike;
     try {
-      const target = this.token.target(this.url, token, { session: this.hello?.sessionId });
+      const target = this.token.target(this.url, token, { session: this.hello?.sessionId, rendition: this.renditionChoice === "auto" ? undefined : String(this.renditionChoice) });
       ws = this.createSocket(target.url, target.init);
     } catch {
       this.scheduleRetry(1006);
@@ -217,6 +237,9 @@ export class ListenConnection extends Emitter<ListenEvents> {
       return;
     }
     const c = this.counters;
+    // seq counts per rendition: a rendition change starts a new count (media time stays continuous)
+    if (frame.rendition !== this.rendition) this.lastSeq = null;
+    this.rendition = frame.rendition;
     if (this.lastSeq !== null && frame.seq !== ((this.lastSeq + 1) >>> 0)) c.seqGaps += (frame.seq - this.lastSeq - 1) >>> 0;
     this.lastSeq = frame.seq;
     c.framesReceived++;
@@ -229,6 +252,7 @@ export class ListenConnection extends Emitter<ListenEvents> {
     this.hello = msg;
     this.generation++;
     this.lastSeq = null;
+    this.rendition = msg.rendition;
     this.backoff.reset();
     this.setState({ state: "open", sessionId: msg.sessionId, generation: this.generation });
   }

@@ -4,6 +4,7 @@
  * 0..1 (RMS and peak of samples). No DOM types here, so Node code can import them.
  */
 import type { StreamInfo } from "../../media/wire/control";
+import type { Rendition } from "../../media/ladder";
 import type { SyncPlayoutStats } from "./sync-playout";
 import type { ListenState } from "./listen-connection";
 import type { PublishState } from "./publish-connection";
@@ -39,6 +40,12 @@ export interface PlayerStats {
   connection: ListenState;
   /** The stream's latest public view (state, title, metadata, listeners); null before the first. */
   stream: StreamInfo | null;
+  /** Rendition of the latest frame (hello's before the first); null before hello. */
+  rendition: number | null;
+  /** The listener's choice: `auto` (the gateway adapts the rendition to the link) or a fixed rendition id. */
+  renditionChoice: "auto" | number;
+  /** The renditions this listener can hear (hello), highest bit rate first. */
+  renditions: Rendition[];
   /** The AudioContext's state ("running" when audio renders); "none" before it exists. */
   audio: "running" | "suspended" | "closed" | "interrupted" | "none";
   decoder: DecoderKind | null;

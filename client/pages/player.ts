@@ -17,6 +17,7 @@
  */
 import { LivePlayer, type PlayerStats } from "../browser/live-player";
 import type { DecoderKind } from "../browser/frame-decoder";
+import type { Rendition } from "../../media/ladder";
 import { assetUrl, byId, codeElement, fragmentToken, plural, requireSecureContext, setMeter, setText, streamIdFromPath } from "./dom";
 import { needsHls, playHls } from "./hls-fallback";
 import { connectionText, delayText, offAirNotice, offAirOf, playButton, playoutText, streamStateText, syncErrorText } from "./player-view";
@@ -41,6 +42,16 @@ function skewedClock(offsetMs: number, driftPpm: number): (performanceMs: number
   return (t) => (origin + t) * 1000 + offsetMs * 1000 + t * driftPpm * 1e-3;
 }
 
+/** `?rendition=` of the page: `auto` (default) or a rendition id. */
+function parseRenditionParam(v: string | null): "auto" | number {
+  return v !== null && /^\d{1,3}$/.test(v) ? Number(v) : "auto";
+}
+
+/** "Opus 64 kbit/s stereo". */
+function renditionText(r: Rendition): string {
+  return `${r.codec === "opus" ? "Opus" : "AAC"} ${Math.round(r.bitrate / 1000)} kbit/s ${r.channels === 1 ? "mono" : "stereo"}`;
+}
+
 function main(): void {
   const streamId = streamIdFromPath();
   const el = {
@@ -48,6 +59,7 @@ function main(): void {
     volume: byId<HTMLInputElement>("volume"), meter: byId("meter"), state: byId("state"), listeners: byId("listeners"),
     delay: byId("delay"), connection: byId("connection"), decoder: byId("decoder"), error: byId("error"),
     playout: byId("playout"), syncError: byId("sync-error"), offset: byId("clock-offset"),
+    rendition: byId<HTMLSelectElement>("rendition"), renditionNow: byId("rendition-now"),
     notice: byId("notice"), noticeText: byId("notice-text"), broadcastLink: byId<HTMLAnchorElement>("broadcast-link"),
   };
   el.broadcastLink.href = `/broadcast/${encodeURIComponent(streamId)}`;
@@ -71,8 +83,14 @@ function main(): void {
     clockSync: params.get("clockSync") !== "0",
     clientUs: skewedClock(Number(params.get("clockOffsetMs") ?? 0), Number(params.get("clockDriftPpm") ?? 0)),
     token,
+    rendition: parseRenditionParam(params.get("rendition")),
   });
   window.vezaPlayer = player;
+  el.rendition.addEventListener("change", () => {
+    const v = el.rendition.value;
+    player.selectRendition(v === "auto" ? "auto" : Number(v));
+  });
+  let renditionsShown = "";
 
   let lastText = 0;
   let trailing: ReturnType<typeof setTimeout> | null = null;
@@ -118,6 +136,22 @@ function main(): void {
     const offset = s.sync?.offsetMs;
     setText(el.offset, offset == null ? "–" : `${offset >= 0 ? "+" : "−"}${Math.abs(offset).toFixed(3)} ms`);
     el.offset.title = s.sync?.clientDriftPpm == null ? "" : `drift ${s.sync.clientDriftPpm.toFixed(1)} ppm, min RTT ${s.sync.minRttMs?.toFixed(2)} ms, ${s.sync.exchanges} exchanges`;
+    const list = JSON.stringify(s.renditions);
+    if (list !== renditionsShown) {
+      renditionsShown = list;
+      const auto = document.createElement("option");
+      auto.value = "auto";
+      auto.textContent = "Auto";
+      el.rendition.replaceChildren(auto, ...s.renditions.map((r) => {
+        const o = document.createElement("option");
+        o.value = String(r.id);
+        o.textContent = renditionText(r);
+        return o;
+      }));
+    }
+    el.rendition.value = String(s.renditionChoice);
+    const now = s.renditions.find((r) => r.id === s.rendition);
+    setText(el.renditionNow, now ? `${s.renditionChoice === "auto" ? "playing " : ""}${renditionText(now)}` : "–");
     setText(el.decoder, s.decoder === "webcodecs" ? "WebCodecs" : s.decoder === "wasm" ? "WebAssembly (libopus)" : "–");
     const notice = offAirNotice(offAir, s.audio === "running");
     el.notice.hidden = notice === null;

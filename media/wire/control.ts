@@ -176,4 +176,15 @@ export interface AuthRefreshedMessage {
   exp: number;
 }
 
-export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage | SyncTickMessage | ClockPongMessage | AuthExpiringMessage | AuthRefreshedMessage;
+/**
+ * Server → listener: frames carry rendition `rendition` from the next audio.data on, contiguous in
+ * media time with the last one of the old rendition (docs/protocol.md, "rendition.changed").
+ */
+export interface RenditionChangedMessage {
+  type: "rendition.changed";
+  rendition: number;
+  /** congestion: the gateway moved an auto listener down; recovered: up after a stable period; select: the listener asked. */
+  reason: "congestion" | "recovered" | "select";
+}
+
+export type ServerMessage = HelloMessage | StatusMessage | MetadataMessage | StartedMessage | ErrorMessage | SyncTickMessage | ClockPongMessage | AuthExpiringMessage | AuthRefreshedMessage | RenditionChangedMessage;
