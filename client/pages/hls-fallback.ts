@@ -39,8 +39,13 @@ export interface HlsElements {
   error: HTMLElement;
 }
 
-/** Plays `streamId` over HLS into the page's controls. Resolves once playback was set up (not started). */
-export async function playHls(streamId: string, token: string | undefined, el: HlsElements): Promise<HlsPlayback> {
+/**
+ * Plays `streamId` over HLS into the page's controls. Resolves once playback was set up (not
+ * started). `lowLatency` (default true): hls.js's Low-Latency mode (parts, blocking reloads); false
+ * plays whole segments three target durations behind the live edge, as a regular HLS player does
+ * (the page's `?hlsLowLatency=0`).
+ */
+export async function playHls(streamId: string, token: string | undefined, el: HlsElements, lowLatency = true): Promise<HlsPlayback> {
   const url = `/hls/${encodeURIComponent(streamId)}/index.m3u8${token ? `?token=${encodeURIComponent(token)}` : ""}`;
   const audio = document.createElement("audio");
   audio.preload = "auto";
@@ -55,7 +60,7 @@ export async function playHls(streamId: string, token: string | undefined, el: H
   const { default: Hls } = await import("hls.js");
   if (Hls.isSupported()) {
     // no worker: fMP4 audio needs no transmuxing, and the page's CSP has no blob: workers
-    hls = new Hls({ lowLatencyMode: true, backBufferLength: 10, enableWorker: false });
+    hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 10, enableWorker: false });
     hls.on(Hls.Events.ERROR, (_e, data) => {
       if (data.fatal) fail(`HLS: ${data.details}`);
     });

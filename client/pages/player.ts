@@ -69,7 +69,8 @@ function main(): void {
   const params = new URLSearchParams(location.search);
   const token = params.get("token")?.trim() || fragmentToken() || undefined;
   // no AudioWorklet (a page not served over HTTPS, an old browser), or ?hls=1: HLS in an <audio>
-  if (needsHls(params)) return void playHls(streamId, token, el).catch(() => undefined);
+  // (?hlsLowLatency=0: hls.js without its Low-Latency mode)
+  if (needsHls(params)) return void playHls(streamId, token, el, params.get("hlsLowLatency") !== "0").catch(() => undefined);
   if (!requireSecureContext(el.error)) return;
 
   const target = Number(params.get("target"));

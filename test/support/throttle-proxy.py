@@ -4,13 +4,14 @@
 Usage: throttle-proxy.py <listen-port> <target-port> <rate bytes/s> <seconds>
 
 Listens on 127.0.0.1:<listen-port> (0: any; the port is printed as the first line of stdout) and
-relays every connection to 127.0.0.1:<target-port>. For <seconds> after it starts, bytes from the
-target are read at <rate> bytes/s at most; after that, at full speed. The socket to the target has
+relays every connection to 127.0.0.1:<target-port>. For <seconds> after it starts, or until it gets
+SIGUSR1, bytes from the target are read at <rate> bytes/s at most; after that, at full speed. The socket to the target has
 a small receive buffer (SO_RCVBUF 4 KiB, set before connect so the TCP window stays small), so
 the target's kernel send buffer fills within seconds, as on a slow link, and the target's own
 queue (uWebSockets.js backpressure) grows. It also asks for an Ethernet-sized MSS (1400 bytes), so
 the target's kernel sizes its send buffer as it would for a real network path. Node's net module cannot set SO_RCVBUF, hence Python.
 """
+import signal
 import socket
 import sys
 import threading
@@ -18,6 +19,14 @@ import time
 
 listen_port, target_port, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 until = time.monotonic() + seconds
+
+
+def link_recovers(_signum, _frame):
+    global until
+    until = 0
+
+
+signal.signal(signal.SIGUSR1, link_recovers)
 CHUNK = 512
 
 

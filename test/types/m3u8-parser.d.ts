@@ -1,4 +1,4 @@
-/** The part of m3u8-parser 7 (no types of its own) that the playlist tests read. */
+/** The part of m3u8-parser 7 (no types of its own) that the playlist tests and bench/ladder read. */
 declare module "m3u8-parser" {
   export interface ParsedPart {
     duration: number;
@@ -11,6 +11,8 @@ declare module "m3u8-parser" {
     timeline: number;
     discontinuity?: boolean;
     programDateTime?: number;
+    /** EXT-X-PROGRAM-DATE-TIME as written (ISO 8601). */
+    dateTimeString?: string;
     parts?: ParsedPart[];
     map?: { uri: string };
     preloadHints?: Array<{ type: string; uri: string }>;

@@ -1,0 +1,108 @@
+/**
+ * ABR reaction, and what one slow listener costs the others: one Opus stream, `healthy` WebSocket
+ * listeners on raw sockets whose latency (broadcaster send → arrival, matched by packet content)
+ * is recorded, first for `seconds` alone, then for `seconds` while one more listener in `auto`
+ * mode reads through test/support/throttle-proxy.py at 6000 bytes/s (48 kbit/s, under rendition
+ * 0's 128k and rendition 1's 64k, over rendition 2's 32k) for `slowSeconds`, then at full speed.
+ * The node's veza_rendition_switches_total is read every 100 ms: the reaction time is from the
+ * slow listener's connection to its first down-switch, the recovery time from the link's return
+ * to full speed to the up-switch that brings it back to rendition 0.
+ */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import readline from "node:readline";
+import { Broadcaster } from "../fanout/broadcaster";
+import { packetKey } from "../fanout/opus-source";
+import { RawWsClient } from "../fanout/ws-client";
+import { LatencyHistogram, type LatencySummary } from "../histogram";
+import { testToken } from "../../test/support/auth";
+import type { NodeProcess } from "../../test/support/node-process";
+import { metric } from "../../test/support/raw-socket";
+
+export interface AbrRun {
+  healthy: number;
+  /** Healthy listeners' latency without, then with, the slow listener. */
+  alone: LatencySummary;
+  withSlow: LatencySummary;
+  /** Switches seen, ms after the slow listener connected: [ms, direction]. */
+  switches: Array<[number, "down" | "up"]>;
+  /** Slow listener connected → first down-switch, ms. */
+  reactionMs: number | null;
+  /** Link back to full speed → back on rendition 0 (the last up-switch), ms. */
+  recoveryMs: number | null;
+  /** Listeners dropped during the run (veza_listeners_dropped_total). */
+  dropped: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy: number, seconds: number, slowSeconds: number): Promise<AbrRun> {
+  const id = "abr";
+  const index = new Map<number, number>();
+  packets.forEach((p, i) => index.set(packetKey(p, 0, p.length), i));
+  const sentAt = new Float64Array(packets.length).fill(-Infinity);
+  let latency: LatencyHistogram | null = null;
+  const { broadcaster } = await Broadcaster.connect(node.port, id, await testToken("publish", [id], { sub: "abr-bench" }), 5000);
+  const clients: RawWsClient[] = [];
+  const proxyScript = path.join(__dirname, "../../test/support/throttle-proxy.py");
+  try {
+    const droppedBefore = await metric(node, "veza_listeners_dropped_total");
+    for (let i = 0; i < healthy; i++)
+      clients.push(
+        new RawWsClient(node.port, `/ws/listen/${id}?rendition=0`, {
+          open: () => undefined,
+          text: () => undefined,
+          binary: (buf, start, end, atMs) => {
+            const k = index.get(packetKey(buf, start + 16, end));
+            if (k !== undefined && latency) latency.record(atMs - sentAt[k]!);
+          },
+          closed: () => undefined,
+        }),
+      );
+    broadcaster.start(packets, 20, (i, atMs) => (sentAt[i] = atMs));
+    await sleep(3000);
+    const alone = new LatencyHistogram();
+    latency = alone;
+    await sleep(seconds * 1000);
+    // the proxy's link is slow for slowSeconds from its start
+    const slow = spawn("python3", [proxyScript, "0", String(node.port), "6000", String(slowSeconds)], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = await new Promise<number>((resolve) => readline.createInterface({ input: slow.stdout! }).once("line", (l) => resolve(Number(l))));
+      const fastAt = performance.now() + slowSeconds * 1000;
+      const withSlow = new LatencyHistogram();
+      latency = withSlow;
+      const t0 = performance.now();
+      clients.push(new RawWsClient(port, `/ws/listen/${id}`, { open: () => undefined, text: () => undefined, binary: () => undefined, closed: () => undefined }));
+      const switches: Array<[number, "down" | "up"]> = [];
+      const counts = { down: 0, up: 0 };
+      let recoveryMs: number | null = null;
+      for (let until = t0 + (slowSeconds + 40) * 1000; performance.now() < until; await sleep(100)) {
+        for (const direction of ["down", "up"] as const) {
+          const n = await metric(node, "veza_rendition_switches_total", `{direction="${direction}"`);
+          for (; counts[direction] < n; counts[direction]++) switches.push([Math.round(performance.now() - t0), direction]);
+        }
+        // back on rendition 0: as many up-switches as down-switches, after the link is fast
+        if (performance.now() > fastAt && counts.down > 0 && counts.up === counts.down) {
+          recoveryMs = Math.max(0, (switches.at(-1)![0] + t0) - fastAt);
+          break;
+        }
+        if (performance.now() > t0 + seconds * 1000) latency = null;
+      }
+      const firstDown = switches.find((s) => s[1] === "down");
+      return {
+        healthy,
+        alone: alone.summary(),
+        withSlow: withSlow.summary(),
+        switches,
+        reactionMs: firstDown ? firstDown[0] : null,
+        recoveryMs,
+        dropped: (await metric(node, "veza_listeners_dropped_total")) - droppedBefore,
+      };
+    } finally {
+      slow.kill();
+    }
+  } finally {
+    broadcaster.stop();
+    for (const c of clients) c.destroy();
+  }
+}
