@@ -1,7 +1,15 @@
 /**
- * Adaptive bit rate for WebSocket listeners in `auto` mode, decided on the gateway from the one
- * signal it has of a listener's link: the bytes uWS holds for the socket (what the kernel's socket
- * buffers would not take), as ms of audio at the listener's rendition.
+ * Adaptive bit rate for WebSocket listeners in `auto` mode, decided on the gateway from how much
+ * of a listener's audio is on its way and not received, ms, the larger of two signals:
+ * - the bytes uWS holds for the socket (what the kernel's socket buffers would not take), as ms of
+ *   audio at the listener's rendition;
+ * - the listener's own receiver report (`listener.report`, the SDK sends one a second in `auto`
+ *   mode): the media time it has received, behind what the gateway has sent, less
+ *   {@link ABR.reportAllowanceMs} of ordinary network delay; like RTCP's receiver reports (RFC 3550
+ *   §6.4.2, extended highest sequence number received). It sees what the kernel's send buffer
+ *   holds, which uWS does not: the kernel may grow that buffer to megabytes (net.ipv4.tcp_wmem),
+ *   tens of seconds of audio, before uWS queues a byte. Reports older than
+ *   {@link ABR.reportMaxAgeMs} count as none.
  *
  * The rule is buffer-based, as BBA (Huang et al., "A Buffer-Based Approach to Rate Adaptation",
  * SIGCOMM 2014), with the server's send queue as the mirror of a player's buffer: a queue past
@@ -26,6 +34,10 @@ export const ABR = {
   maxStableMs: 120_000,
   /** A down-switch this soon after an up-switch doubles the stable period, ms. */
   failWindowMs: 30_000,
+  /** Delay between the gateway sending a frame and the listener reporting it that is not a queue, ms. */
+  reportAllowanceMs: 100,
+  /** A receiver report older than this is not used, ms. */
+  reportMaxAgeMs: 3000,
 } as const;
 
 /** One listener's ABR state. */
@@ -44,11 +56,21 @@ export function abrState(stableMs: number, now = Date.now()): AbrState {
 }
 
 /**
- * What to do now for a listener with `queuedBytes` held by uWS on a rendition of `bitrate` bit/s.
+ * Audio of a listener on its way and not received, ms: uWS's queue (`queuedBytes` on a rendition of
+ * `bitrate` bit/s) or the listener's last report (`reported`: ms behind the gateway's newest frame
+ * when it came, and when, ms since epoch), whichever is larger.
+ */
+export function queuedAudioMs(queuedBytes: number, bitrate: number, reported: { behindMs: number; at: number } | null, now = Date.now()): number {
+  const queueMs = (queuedBytes * 8 * 1000) / Math.max(1, bitrate);
+  const reportMs = reported && now - reported.at <= ABR.reportMaxAgeMs ? reported.behindMs - ABR.reportAllowanceMs : 0;
+  return Math.max(queueMs, reportMs);
+}
+
+/**
+ * What to do now for a listener with `queuedMs` of audio on its way ({@link queuedAudioMs}).
  * `canDown`/`canUp`: whether a lower/higher Opus rendition exists. Updates `s` when it decides.
  */
-export function abrDecide(s: AbrState, queuedBytes: number, bitrate: number, canDown: boolean, canUp: boolean, baseStableMs: number, now = Date.now()): "down" | "up" | null {
-  const queuedMs = (queuedBytes * 8 * 1000) / Math.max(1, bitrate);
+export function abrDecide(s: AbrState, queuedMs: number, canDown: boolean, canUp: boolean, baseStableMs: number, now = Date.now()): "down" | "up" | null {
   if (queuedMs > ABR.downQueueMs) {
     s.goodSince = null;
     if (!canDown || now - s.lastDownAt < ABR.downEveryMs) return null;

@@ -21,7 +21,7 @@ import { admitUpgrade, TokenExpiry } from "./auth";
 import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
 import { listenTopic, parseBatchMs } from "./fanout";
 import { abrState, type AbrState } from "./abr";
-import { moveListener, wsRenditions } from "./listener-renditions";
+import { moveListener, onListenerReport, wsRenditions } from "./listener-renditions";
 import { renditionTopic } from "./rendition-feeds";
 
 export interface ListenerData {
@@ -56,6 +56,8 @@ export interface ListenerData {
   /** A move under way (gateway/rendition-feeds.ts): until the new rendition reaches its media time. */
   moving: { from: number; to: number } | null;
   abr: AbrState;
+  /** Its last receiver report (`listener.report`): ms behind the newest frame sent when it came, and when (ms since epoch). */
+  reported: { behindMs: number; at: number } | null;
 }
 
 /** `?rendition=` and `rendition.select`: `auto` or a rendition id. @throws RangeError. */
@@ -64,6 +66,9 @@ export function parseRendition(value: string | null): "auto" | number {
   if (!/^\d{1,3}$/.test(value) || Number(value) > 255) throw new RangeError("rendition is auto or a rendition id, 0-255 (hello lists them)");
   return Number(value);
 }
+
+/** Listener → server: the end of the newest frame it received (media time, samples at 48 kHz), for ABR. */
+const ListenerReport = z.object({ type: z.literal("listener.report"), received: z.number().int().min(0).max(2 ** 48) });
 
 /** Listener → server: choose a rendition, or `auto`. */
 const RenditionSelect = z.object({ type: z.literal("rendition.select"), rendition: z.union([z.literal("auto"), z.number().int().min(0).max(255)]) });
@@ -177,7 +182,7 @@ export function registerListenRoute(gw: Gateway): void {
           kind: "listener", ip, waiting, session: null, resume: null, streamId, batchMs, closed: false, slow: false, pings: pingBucket(),
           grant: admission.grant, refusal: admission.refusal, expiry: null, slot: null,
           // batched listeners share one topic per period: rendition 0 only
-          rendition: 0, mode: batchMs > 0 ? 0 : mode, moving: null, abr: abrState(config.abrStableMs),
+          rendition: 0, mode: batchMs > 0 ? 0 : mode, moving: null, abr: abrState(config.abrStableMs), reported: null,
         };
         if (!data.refusal) {
           const slot = await gw.access.limits.openListener(ip, streamId);
@@ -268,6 +273,8 @@ export function registerListenRoute(gw: Gateway): void {
       if (!ping.success) {
         const refresh = AuthRefreshMessage.safeParse(json);
         if (refresh.success) return void onRefresh(ws, refresh.data.token);
+        const report = ListenerReport.safeParse(json);
+        if (report.success) return void onListenerReport(gw, ws, report.data.received);
         const select = RenditionSelect.safeParse(json);
         if (select.success) onSelect(ws, select.data.rendition);
         return;

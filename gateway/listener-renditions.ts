@@ -11,7 +11,7 @@
  * (veza_listeners_dropped_total; switches are counted in veza_rendition_switches_total).
  */
 import { isWebSocketRendition, type Rendition } from "../media/ladder";
-import { abrDecide, type AbrState } from "./abr";
+import { abrDecide, queuedAudioMs, type AbrState } from "./abr";
 import type { Gateway } from "./gateway";
 import type { ListenerData } from "./listen-route";
 import { SWITCH_TIMEOUT_MS } from "./rendition-feeds";
@@ -50,6 +50,18 @@ export function moveListener(gw: Gateway, ws: WebSocket<ListenerData>, to: numbe
 }
 
 /**
+ * A listener's receiver report (`listener.report`): `received`, the end of the newest frame it has
+ * received (media time, samples at 48 kHz), against the end of what its rendition has sent here.
+ */
+export function onListenerReport(gw: Gateway, ws: WebSocket<ListenerData>, received: number, now = Date.now()): void {
+  const d = ws.getUserData();
+  if (d.batchMs > 0) return;
+  const sent = gw.renditions.lastEnd(d.streamId, d.moving?.from ?? d.rendition);
+  if (sent === null) return;
+  d.reported = { behindMs: Math.max(0, (sent - received) / 48), at: now };
+}
+
+/**
  * The sweep's part for one listener (every 500 ms): a stalled move is undone, `auto` listeners are
  * adapted, and one past the backpressure limit moves down if it can.
  * @returns true when the listener should be dropped (past the limit, nowhere lower to go).
@@ -84,7 +96,9 @@ export function adaptListener(gw: Gateway, ws: WebSocket<ListenerData>, now = Da
     moveListener(gw, ws, lower.id, "congestion");
     return false;
   }
-  const decision = abrDecide(d.abr as AbrState, buffered, bitrateOf(gw, d.streamId, d.rendition), lower !== undefined, higher !== undefined, gw.config.abrStableMs, now);
+  const queuedMs = queuedAudioMs(buffered, bitrateOf(gw, d.streamId, d.rendition), d.reported, now);
+  const decision = abrDecide(d.abr as AbrState, queuedMs, lower !== undefined, higher !== undefined, gw.config.abrStableMs, now);
+  if (decision !== null) d.reported = null; // the next report speaks for the new rendition
   if (decision === "down" && lower) moveListener(gw, ws, lower.id, "congestion");
   else if (decision === "up" && higher) moveListener(gw, ws, higher.id, "recovered");
   return false;

@@ -169,6 +169,11 @@ export class RenditionFeeds {
     return [...(this.feeds.get(streamId)?.keys() ?? [])].filter((r) => r > 0).map((r) => renditionTopic(streamId, r));
   }
 
+  /** Media time after the newest frame of rendition `r` of `streamId` here (samples at 48 kHz); null before one. */
+  lastEnd(streamId: string, r: number): number | null {
+    return this.feed(streamId, r, false)?.lastEnd ?? null;
+  }
+
   /** Whether `ws` is waiting to join rendition `r` of `streamId`, and since when (ms since epoch). */
   pendingSince(streamId: string, r: number, ws: WebSocket<unknown>): number | null {
     return this.feed(streamId, r, false)?.pending.get(ws)?.since ?? null;

@@ -15,12 +15,17 @@ import { Broadcaster } from "../fanout/broadcaster";
 import { packetKey } from "../fanout/opus-source";
 import { RawWsClient } from "../fanout/ws-client";
 import { LatencyHistogram, type LatencySummary } from "../histogram";
+import WebSocket from "ws";
+import { ListenConnection } from "../../client/core/listen-connection";
+import type { WebSocketLike } from "../../client/core/socket";
 import { testToken } from "../../test/support/auth";
 import type { NodeProcess } from "../../test/support/node-process";
 import { metric } from "../../test/support/raw-socket";
 
 export interface AbrRun {
   healthy: number;
+  /** Whether the slow listener sent receiver reports. */
+  reports: boolean;
   /** Healthy listeners' latency without, then with, the slow listener. */
   alone: LatencySummary;
   withSlow: LatencySummary;
@@ -36,7 +41,12 @@ export interface AbrRun {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy: number, seconds: number, slowSeconds: number): Promise<AbrRun> {
+/**
+ * `reports`: the slow listener is the SDK's ListenConnection, which sends receiver reports
+ * (`listener.report`); false: a raw WebSocket that sends none, so the gateway sees only its own
+ * send queue.
+ */
+export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy: number, seconds: number, slowSeconds: number, reports: boolean): Promise<AbrRun> {
   const id = "abr";
   const index = new Map<number, number>();
   packets.forEach((p, i) => index.set(packetKey(p, 0, p.length), i));
@@ -72,7 +82,11 @@ export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy:
       const withSlow = new LatencyHistogram();
       latency = withSlow;
       const t0 = performance.now();
-      clients.push(new RawWsClient(port, `/ws/listen/${id}`, { open: () => undefined, text: () => undefined, binary: () => undefined, closed: () => undefined }));
+      let sdk: ListenConnection | null = null;
+      if (reports) {
+        sdk = new ListenConnection({ baseUrl: `http://127.0.0.1:${port}`, streamId: id, createSocket: (url, init) => new WebSocket(url, { headers: init.headers }) as unknown as WebSocketLike });
+        sdk.start();
+      } else clients.push(new RawWsClient(port, `/ws/listen/${id}`, { open: () => undefined, text: () => undefined, binary: () => undefined, closed: () => undefined }));
       const switches: Array<[number, "down" | "up"]> = [];
       const counts = { down: 0, up: 0 };
       let recoveryMs: number | null = null;
@@ -88,8 +102,10 @@ export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy:
         }
         if (performance.now() > t0 + seconds * 1000) latency = null;
       }
+      sdk?.stop();
       const firstDown = switches.find((s) => s[1] === "down");
       return {
+        reports,
         healthy,
         alone: alone.summary(),
         withSlow: withSlow.summary(),

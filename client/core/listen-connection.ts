@@ -76,6 +76,9 @@ export interface ListenCounters {
   reconnects: number;
 }
 
+/** How often a listener in `auto` mode sends its receiver report (`listener.report`), ms. */
+export const REPORT_INTERVAL_MS = 1000;
+
 export class ListenConnection extends Emitter<ListenEvents> {
   readonly counters: ListenCounters = { framesReceived: 0, bytesReceived: 0, badFrames: 0, seqGaps: 0, reconnects: 0 };
   /** The last hello (codec, channels, session id); null before the first. */
@@ -98,6 +101,9 @@ export class ListenConnection extends Emitter<ListenEvents> {
   private readonly token: SessionToken;
   /** Counts socket openings that wait for the token function; a later one (or stop) supersedes it. */
   private opening = 0;
+  /** End of the newest frame received on this socket (media time, samples at 48 kHz); null before one. */
+  private receivedEnd: number | null = null;
+  private reportTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(o: ListenConnectionOptions) {
     super();
@@ -135,10 +141,18 @@ export class ListenConnection extends Emitter<ListenEvents> {
     return true;
   }
 
-  /** Opens the first socket. */
+  /**
+   * Opens the first socket. While the choice is `auto`, a receiver report (`listener.report`, the
+   * media time received) goes to the gateway every {@link REPORT_INTERVAL_MS}: its ABR sees from
+   * it audio still on the way, which its own send queue does not show (docs/protocol.md).
+   */
   start(): void {
     this.stopped = false;
     this.open();
+    this.reportTimer ??= setInterval(() => {
+      if (this.renditionChoice === "auto" && this.receivedEnd !== null) this.sendJson({ type: "listener.report", received: this.receivedEnd });
+    }, REPORT_INTERVAL_MS);
+    (this.reportTimer as { unref?(): void }).unref?.();
   }
 
   /**
@@ -154,6 +168,8 @@ export class ListenConnection extends Emitter<ListenEvents> {
   stop(): void {
     this.stopped = true;
     this.opening++;
+    if (this.reportTimer) clearInterval(this.reportTimer);
+    this.reportTimer = null;
     this.backoff.cancel();
     const ws = this.socket;
     this.socket = null;
@@ -244,6 +260,7 @@ export class ListenConnection extends Emitter<ListenEvents> {
     this.lastSeq = frame.seq;
     c.framesReceived++;
     c.bytesReceived += data.byteLength;
+    this.receivedEnd = frame.mediaTime + frame.duration;
     this.emit("frame", { frame, arrivalMs, generation: this.generation });
   }
 
@@ -252,6 +269,7 @@ export class ListenConnection extends Emitter<ListenEvents> {
     this.hello = msg;
     this.generation++;
     this.lastSeq = null;
+    this.receivedEnd = null;
     this.rendition = msg.rendition;
     this.backoff.reset();
     this.setState({ state: "open", sessionId: msg.sessionId, generation: this.generation });
