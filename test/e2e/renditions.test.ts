@@ -90,7 +90,7 @@ describe("renditions: WebSocket listeners on the ladder, chosen or adapted", fun
     }
   });
 
-  it("bad choices: ?rendition=abc is 400 at the upgrade, an AAC rung or unknown id closes with 4400, a bad rendition.select gets an error and the listener keeps its audio", async () => {
+  it("bad choices: ?rendition=abc is 400 at the upgrade, an AAC rung or unknown id closes with 4400, a bad rendition.select gets an error, bad listener.reports are ignored, and the listener keeps its audio", async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const ws = new WebSocket(`${node.url}/ws/listen/lad?rendition=abc`);
       ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
@@ -114,6 +114,7 @@ describe("renditions: WebSocket listeners on the ladder, chosen or adapted", fun
       l.conn.selectRendition(3);
       l.conn.sendJson({ type: "rendition.select", rendition: "best" });
       l.conn.sendJson({ type: "rendition.select", rendition: 70000 });
+      for (const received of [-960, "960", 1.5, 2 ** 49, null]) l.conn.sendJson({ type: "listener.report", received });
       await waitFor(() => l.messages.some((m) => m.type === "error" && m.code === "BAD_REQUEST"), 3000, "BAD_REQUEST for an AAC rung");
       const n = l.frames.length;
       await sleep(1000);
