@@ -30,6 +30,14 @@ signal.signal(signal.SIGUSR1, link_recovers)
 CHUNK = 512
 
 
+def close_both(a, b):
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def client_to_target(client, target):
     try:
         while True:
@@ -39,11 +47,7 @@ def client_to_target(client, target):
             target.sendall(data)
     except OSError:
         pass
-    for s in (client, target):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    close_both(client, target)
 
 
 def target_to_client(target, client):
@@ -63,18 +67,14 @@ def target_to_client(target, client):
                     time.sleep(wait)
     except OSError:
         pass
-    for s in (client, target):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    close_both(client, target)
 
 
 def serve(client):
     target = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     target.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     # an Ethernet-sized MSS in the SYN: loopback's 64 KiB one would let the target's kernel size its
-    # send buffer (2 x cwnd x MSS) to over a megabyte, a minute of audio queued out of the gateway's sight
+    # send buffer (a multiple of cwnd x MSS) to over a megabyte, a minute of audio out of the gateway's sight
     target.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
     try:
         target.connect(("127.0.0.1", target_port))
