@@ -22,7 +22,7 @@ import { listen } from "./commands/listen";
 import { runRepl } from "./commands/repl";
 import { addStartCommand } from "./commands/start";
 import { addTokenCommand } from "./commands/token";
-import { gatewayUrls, seconds, token } from "./options";
+import { gatewayUrls, rendition, seconds, token } from "./options";
 import { onStopSignal } from "./signals";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -145,13 +145,14 @@ program
   .option("--no-reconnect", "stop at the first failure instead of retrying retryable ones")
   .option("--out <file>", "write the audio to this .ogg file; - writes it to stdout (the stats then go to stderr)")
   .option("--seconds <n>", "stop after this many seconds of audio (default: until the stream closes or Ctrl-C)", seconds(false))
+  .option("--rendition <id>", "auto (the gateway adapts the bit rate to the link) or a rendition id of the stream (GET /api/streams/<id>)", rendition, "auto")
   .addOption(tokenOption("listen", "needed when the node runs with LISTEN_AUTH=token"))
   .addHelpText("after", TOKEN_HELP("listen"))
-  .action(async (streamId: string, opts: { url: string[]; reconnect: boolean; out?: string; seconds?: number; token?: string }) => {
+  .action(async (streamId: string, opts: { url: string[]; reconnect: boolean; out?: string; seconds?: number; token?: string; rendition: "auto" | number }) => {
     onStopSignal(() => undefined); // listen() stops on the signal itself; this arms the 2 s limit
     let result;
     try {
-      result = await listen({ url: opts.url, reconnect: opts.reconnect, streamId, out: opts.out, seconds: opts.seconds, onRetry: retryLine("listen"), token: opts.token, onAuth: (e) => expiryWarning("listen", e) });
+      result = await listen({ url: opts.url, reconnect: opts.reconnect, streamId, out: opts.out, seconds: opts.seconds, onRetry: retryLine("listen"), token: opts.token, onAuth: (e) => expiryWarning("listen", e), rendition: opts.rendition });
     } catch (err) {
       say("listen", explain(err, "listen", streamId));
       process.exit(1);

@@ -17,6 +17,13 @@ export function seconds(allowZero: boolean): (value: string) => number {
   };
 }
 
+/** `--rendition`: `auto`, or a rendition id 0-255 (the stream's hello lists them). */
+export function rendition(value: string): "auto" | number {
+  if (value === "auto") return "auto";
+  if (!/^\d{1,3}$/.test(value) || Number(value) > 255) throw new InvalidArgumentError("expected auto or a rendition id 0-255 (GET /api/streams/<id> lists them)");
+  return Number(value);
+}
+
 /** Comma-separated gateway URLs, each ws:// or wss:// with a host; returns them trimmed. */
 export function gatewayUrls(value: string): string[] {
   const urls = value.split(",").map((u) => u.trim()).filter(Boolean);

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import WebSocket from "ws";
 import { asAuthMessage, type AuthEvent } from "../../client/core/auth";
 import { Backoff } from "../../client/core/backoff";
+import { REPORT_INTERVAL_MS } from "../../client/core/listen-connection";
 import { OggOpusWriter } from "../../media/ogg/ogg-opus-writer";
 import { AudioFlag, decodeAudioData, type AudioFrame } from "../../media/wire";
 import type { HelloMessage, ServerMessage } from "../../media/wire/control";
@@ -48,6 +49,12 @@ export interface ListenerOptions {
   token?: string | (() => string);
   /** Called when the token is expiring (`refreshing` when a token function gave a new one), or was renewed. */
   onAuth?: (event: AuthEvent) => void;
+  /**
+   * `auto` (default: the gateway moves the listener between the stream's Opus renditions as its
+   * link allows; the listener sends a receiver report a second, `listener.report`) or a rendition
+   * id of `hello.renditions` (`?rendition=`).
+   */
+  rendition?: "auto" | number;
 }
 
 /**
@@ -78,6 +85,10 @@ export class Listener {
   private resolveOpened!: (hello: HelloMessage) => void;
   private rejectOpened!: (err: Error) => void;
   private resolveClosed!: (code: number) => void;
+  /** Rendition of the last frame (seq counts per rendition), and the end of its media time (samples at 48 kHz). */
+  private lastRendition: number | null = null;
+  private receivedEnd: number | null = null;
+  private reportTimer: NodeJS.Timeout | null = null;
 
   constructor(url: string | string[], readonly streamId: string, private options: ListenerOptions = {}) {
     this.urls = Array.isArray(url) ? url : [url];
@@ -86,6 +97,12 @@ export class Listener {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.opened.catch(() => undefined);
     this.ws = this.connect();
+    if ((options.rendition ?? "auto") === "auto") {
+      this.reportTimer = setInterval(() => {
+        if (this.receivedEnd !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: "listener.report", received: this.receivedEnd }));
+      }, REPORT_INTERVAL_MS);
+      this.reportTimer.unref();
+    }
   }
 
   /** Latest text message of a type. */
@@ -130,7 +147,10 @@ export class Listener {
   }
 
   private connect(): WebSocket {
-    const query = this.stats.sessionId ? `?session=${encodeURIComponent(this.stats.sessionId)}` : "";
+    const params = new URLSearchParams();
+    if (this.stats.sessionId) params.set("session", this.stats.sessionId);
+    if (this.options.rendition !== undefined && this.options.rendition !== "auto") params.set("rendition", String(this.options.rendition));
+    const query = params.size > 0 ? `?${params}` : "";
     const { ws, opened } = openSocket(`${this.currentUrl()}/ws/listen/${encodeURIComponent(this.streamId)}${query}`, { token: this.currentToken() });
     let lastError: { code: string; message: string } | null = null;
     let handled = false;
@@ -190,6 +210,8 @@ export class Listener {
   }
 
   private end(code: number, failure: ConnectionFailure | null): void {
+    if (this.reportTimer) clearInterval(this.reportTimer);
+    this.reportTimer = null;
     this.failure ??= failure;
     this.stats.closeCode ??= code;
     this.rejectOpened(failure ?? new ConnectionFailure("CLOSED", `closed with ${code} before hello`, false, code));
@@ -201,7 +223,11 @@ export class Listener {
     const s = this.stats;
     const flagged = (frame.flags & AudioFlag.DISCONTINUITY) !== 0;
     if (flagged) s.discontinuities++;
-    if (s.lastSeq !== null && !flagged && frame.seq !== ((s.lastSeq + 1) >>> 0)) {
+    // seq counts per rendition: a move to another one (ABR, rendition.select) starts a new count
+    const sameRendition = frame.rendition === this.lastRendition;
+    this.lastRendition = frame.rendition;
+    this.receivedEnd = frame.mediaTime + frame.duration;
+    if (s.lastSeq !== null && !flagged && sameRendition && frame.seq !== ((s.lastSeq + 1) >>> 0)) {
       const missing = (frame.seq - s.lastSeq - 1) >>> 0;
       if (this.resumed) s.missedFrames += missing;
       else s.seqGaps += missing;
@@ -229,6 +255,7 @@ export interface ListenOptions {
   /** The listener's token, sent as `Authorization: Bearer`. */
   token?: ListenerOptions["token"];
   onAuth?: ListenerOptions["onAuth"];
+  rendition?: ListenerOptions["rendition"];
 }
 
 export interface ListenResult {
@@ -244,7 +271,7 @@ export interface ListenResult {
  *   or (code ENOENT, EACCES, …) when `out` cannot be written.
  */
 export async function listen(o: ListenOptions): Promise<ListenResult> {
-  const listener = new Listener(o.url, o.streamId, { reconnect: o.reconnect, onRetry: o.onRetry, token: o.token, onAuth: o.onAuth });
+  const listener = new Listener(o.url, o.streamId, { reconnect: o.reconnect, onRetry: o.onRetry, token: o.token, onAuth: o.onAuth, rendition: o.rendition });
   const interrupted = new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());

@@ -15,6 +15,7 @@ import { ListenConnection } from "../../client/core/listen-connection";
 import type { SocketFactory, WebSocketLike } from "../../client/core/socket";
 import type { ServerMessage } from "../../media/wire/control";
 import type { Broadcast } from "../../bin/commands/broadcast";
+import { Listener } from "../../bin/commands/listen";
 import { startBroadcast } from "../support/broadcast";
 import { metric } from "../support/raw-socket";
 import { sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
@@ -87,6 +88,21 @@ describe("renditions: WebSocket listeners on the ladder, chosen or adapted", fun
     } finally {
       fixed.conn.stop();
       mover.conn.stop();
+    }
+  });
+
+  it("the CLI's listener: --rendition 1 hears rung 1 (seq counted per rendition, no gaps)", async () => {
+    const listener = new Listener(node.url, "lad", { rendition: 1 });
+    const renditions = new Set<number>();
+    listener.onFrame = (frame) => renditions.add(frame.rendition);
+    try {
+      const hello = await listener.opened;
+      assert.equal(hello.rendition, 1);
+      await waitFor(() => listener.stats.frames >= 100, 10_000, "100 frames");
+      assert.deepEqual([...renditions], [1]);
+      assert.equal(listener.stats.seqGaps, 0);
+    } finally {
+      listener.close();
     }
   });
 
