@@ -8,8 +8,10 @@
  *   {@link ABR.reportAllowanceMs} of ordinary network delay; like RTCP's receiver reports (RFC 3550
  *   §6.4.2, extended highest sequence number received). It sees what the kernel's send buffer
  *   holds, which uWS does not: the kernel may grow that buffer to megabytes (net.ipv4.tcp_wmem),
- *   tens of seconds of audio, before uWS queues a byte. Reports older than
- *   {@link ABR.reportMaxAgeMs} count as none.
+ *   tens of seconds of audio, before uWS queues a byte. Only what two consecutive reports agree on
+ *   counts (the smaller of the two): a listener whose main thread stalled (a busy page, a GC)
+ *   sends one report from before the stall, with the frames that came meanwhile still unread,
+ *   and is not behind. Reports older than {@link ABR.reportMaxAgeMs} count as none.
  *
  * The rule is buffer-based, as BBA (Huang et al., "A Buffer-Based Approach to Rate Adaptation",
  * SIGCOMM 2014), with the server's send queue as the mirror of a player's buffer: a queue past
@@ -55,12 +57,27 @@ export function abrState(stableMs: number, now = Date.now()): AbrState {
   return { lastDownAt: 0, lastUpAt: 0, goodSince: now, stableMs };
 }
 
+/** A listener's receiver reports as ABR uses them. */
+export interface ReportState {
+  /** The last report's figure: ms between the newest frame sent and the newest received when it came. */
+  lastMs: number;
+  /** What the last two reports agree on (the smaller), ms; 0 after a single report. */
+  behindMs: number;
+  /** When the last report came, ms since epoch. */
+  at: number;
+}
+
+/** The state after a report of `lagMs` (ms behind) at `now`, following `prev`. */
+export function nextReport(prev: ReportState | null, lagMs: number, now = Date.now()): ReportState {
+  const fresh = prev !== null && now - prev.at <= ABR.reportMaxAgeMs;
+  return { lastMs: lagMs, behindMs: fresh ? Math.min(prev.lastMs, lagMs) : 0, at: now };
+}
+
 /**
  * Audio of a listener on its way and not received, ms: uWS's queue (`queuedBytes` on a rendition of
- * `bitrate` bit/s) or the listener's last report (`reported`: ms behind the gateway's newest frame
- * when it came, and when, ms since epoch), whichever is larger.
+ * `bitrate` bit/s) or the listener's reports ({@link nextReport}), whichever is larger.
  */
-export function queuedAudioMs(queuedBytes: number, bitrate: number, reported: { behindMs: number; at: number } | null, now = Date.now()): number {
+export function queuedAudioMs(queuedBytes: number, bitrate: number, reported: ReportState | null, now = Date.now()): number {
   const queueMs = (queuedBytes * 8 * 1000) / Math.max(1, bitrate);
   const reportMs = reported && now - reported.at <= ABR.reportMaxAgeMs ? reported.behindMs - ABR.reportAllowanceMs : 0;
   return Math.max(queueMs, reportMs);

@@ -20,7 +20,7 @@ import { AuthRefreshMessage } from "../media/wire/control";
 import { admitUpgrade, TokenExpiry } from "./auth";
 import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
 import { listenTopic, parseBatchMs } from "./fanout";
-import { abrState, type AbrState } from "./abr";
+import { abrState, type AbrState, type ReportState } from "./abr";
 import { moveListener, onListenerReport, wsRenditions } from "./listener-renditions";
 import { renditionTopic } from "./rendition-feeds";
 
@@ -56,8 +56,8 @@ export interface ListenerData {
   /** A move under way (gateway/rendition-feeds.ts): until the new rendition reaches its media time. */
   moving: { from: number; to: number } | null;
   abr: AbrState;
-  /** Its last receiver report (`listener.report`): ms behind the newest frame sent when it came, and when (ms since epoch). */
-  reported: { behindMs: number; at: number } | null;
+  /** Its receiver reports (`listener.report`) as ABR uses them; null before one, and after a move. */
+  reported: ReportState | null;
 }
 
 /** `?rendition=` and `rendition.select`: `auto` or a rendition id. @throws RangeError. */

@@ -11,7 +11,7 @@
  * (veza_listeners_dropped_total; switches are counted in veza_rendition_switches_total).
  */
 import { isWebSocketRendition, type Rendition } from "../media/ladder";
-import { abrDecide, queuedAudioMs, type AbrState } from "./abr";
+import { abrDecide, nextReport, queuedAudioMs, type AbrState } from "./abr";
 import type { Gateway } from "./gateway";
 import type { ListenerData } from "./listen-route";
 import { SWITCH_TIMEOUT_MS } from "./rendition-feeds";
@@ -58,7 +58,7 @@ export function onListenerReport(gw: Gateway, ws: WebSocket<ListenerData>, recei
   if (d.batchMs > 0) return;
   const sent = gw.renditions.lastEnd(d.streamId, d.moving?.from ?? d.rendition);
   if (sent === null) return;
-  d.reported = { behindMs: Math.max(0, (sent - received) / 48), at: now };
+  d.reported = nextReport(d.reported, Math.max(0, (sent - received) / 48), now);
 }
 
 /**

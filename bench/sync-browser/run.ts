@@ -40,7 +40,7 @@ export interface PageResult extends PageSpec {
   crossOriginIsolated: boolean;
   /** Its frames' start minus when the stream's ticks said they should sound (after the settle), µs. */
   scheduleErrorUs: ScheduleError;
-  stats: Pick<PlayerStats, "playout" | "underruns" | "framesDecoded" | "liveDelayMs" | "outputLatencyMs"> & { sync: PlayerStats["sync"] };
+  stats: Pick<PlayerStats, "playout" | "underruns" | "framesDecoded" | "liveDelayMs" | "outputLatencyMs" | "rendition"> & { sync: PlayerStats["sync"] };
 }
 
 export interface BrowserSyncResult {
@@ -106,7 +106,7 @@ export async function runBrowserSync(o: BrowserSyncOptions): Promise<BrowserSync
           timestampResidualUs: times[i]!.residualUs,
           crossOriginIsolated: records[i]!.crossOriginIsolated,
           scheduleErrorUs: scheduleError(times[i]!, (m) => ticks?.playoutUs(m), settleUs),
-          stats: { playout: st?.playout ?? "buffer", underruns: st?.underruns ?? 0, framesDecoded: st?.framesDecoded ?? 0, liveDelayMs: st?.liveDelayMs ?? null, outputLatencyMs: st?.outputLatencyMs ?? 0, sync: st?.sync ?? null },
+          stats: { playout: st?.playout ?? "buffer", underruns: st?.underruns ?? 0, framesDecoded: st?.framesDecoded ?? 0, liveDelayMs: st?.liveDelayMs ?? null, outputLatencyMs: st?.outputLatencyMs ?? 0, rendition: st?.rendition ?? null, sync: st?.sync ?? null },
         };
       }),
     };

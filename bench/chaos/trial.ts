@@ -1,0 +1,124 @@
+/**
+ * One fault-injection trial (issue 17): a fresh 3-node cluster on this machine's NATS and Redis
+ * (a: gateway + stream worker, b: gateway, c: stream worker), a broadcaster sending a real
+ * recording through the CLI's Broadcast (reconnecting, over both gateways), listeners on both
+ * gateways through the CLI's Listener (reconnecting, failing over to the other gateway, resuming
+ * their sessions) that record every frame's arrival. After `warmupMs` of audio and a random
+ * 20-1000 ms more, the fault is injected, and the trial watches for `watchMs` from then. Per listener: the silence around the fault, the frames that came back in media
+ * time without a discontinuity flag (duplicated or out of order), whether it got audio again, and
+ * whether its session survived; per trial: whether a node that was not the fault's target exited.
+ */
+import { rendezvousOwner } from "../../actors/cluster/placement";
+import type { Listener } from "../../bin/commands/listen";
+import { AudioFlag } from "../../media/wire";
+import { openListeners, startBroadcast } from "../../test/support/broadcast";
+import { startCluster } from "../../test/support/cluster";
+import { waitFor } from "../../test/support/node-process";
+import { startNats, stopNats } from "../../test/support/services";
+
+export const FAULTS = ["owner-kill", "gateway-kill", "owner-stop", "nats-restart"] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface ListenerOutcome {
+  gateway: string;
+  /** Longest time without a frame from 1 s before the fault on, less one frame period, ms. */
+  silenceMs: number;
+  /** Fault → first frame after that silence, ms; null when audio never came back. */
+  resumeMs: number | null;
+  /** Frames whose media time did not move forward, without the discontinuity flag. */
+  backwards: number;
+  /** The listener ended for good, or reconnected without its session resumed. */
+  sessionLost: boolean;
+}
+
+export interface TrialResult {
+  fault: Fault;
+  listeners: ListenerOutcome[];
+  /** Nodes other than the fault's target that exited during the trial. */
+  crashed: string[];
+}
+
+const SPECS = [
+  { name: "a", services: "gateway,stream,encoder,relay" },
+  { name: "b", services: "gateway,relay" },
+  { name: "c", services: "stream,encoder" },
+];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A stream id whose rendezvous owner among the workers a and c is c (the node the owner faults hit). */
+function streamOwnedByC(trial: number): string {
+  for (let i = 0; ; i++) if (rendezvousOwner(`chaos${trial}x${i}`, ["a", "c"]) === "c") return `chaos${trial}x${i}`;
+}
+
+interface Arrival {
+  at: number;
+  mediaTime: number;
+  end: number;
+  flagged: boolean;
+}
+
+export async function runTrial(fault: Fault, trial: number, o: { listenersPerGateway: number; warmupMs: number; watchMs: number }): Promise<TrialResult> {
+  const cluster = await startCluster(SPECS);
+  const nodes = cluster.nodes;
+  const [a, b, c] = [nodes.a!, nodes.b!, nodes.c!];
+  const target = fault === "gateway-kill" ? "b" : fault === "nats-restart" ? null : "c";
+  const streamId = streamOwnedByC(trial);
+  const all: Array<{ gateway: string; l: Listener; arrivals: Arrival[] }> = [];
+  let broadcast: Awaited<ReturnType<typeof startBroadcast>> | null = null;
+  try {
+    for (const [gateway, urls] of [["a", [a.url, b.url]], ["b", [b.url, a.url]]] as const) {
+      for (const l of await openListeners([...urls], streamId, o.listenersPerGateway, { reconnect: true })) {
+        const arrivals: Arrival[] = [];
+        l.onFrame = (f, at) => arrivals.push({ at, mediaTime: f.mediaTime, end: f.mediaTime + f.duration, flagged: (f.flags & AudioFlag.DISCONTINUITY) !== 0 });
+        all.push({ gateway, l, arrivals });
+      }
+    }
+    // the broadcaster on the gateway a gateway fault spares, with the other to fail over to
+    broadcast = await startBroadcast(fault === "gateway-kill" ? [a.url, b.url] : [b.url, a.url], streamId, "awakening.ogg", "opus", { startSeconds: 30, reconnect: true, loop: true });
+    await waitFor(() => all.every((x) => x.l.stats.audioMs >= o.warmupMs), 20_000, "audio on every listener");
+    await sleep(20 + Math.random() * 980);
+    const faultAt = Date.now();
+    if (fault === "owner-kill") c.proc.kill("SIGKILL");
+    else if (fault === "gateway-kill") b.proc.kill("SIGKILL");
+    else if (fault === "owner-stop") {
+      c.proc.kill("SIGSTOP");
+      await sleep(5000);
+      c.proc.kill("SIGCONT");
+    } else {
+      await stopNats();
+      await sleep(1000);
+      await startNats();
+    }
+    await sleep(Math.max(0, faultAt + o.watchMs - Date.now()));
+    const crashed = Object.entries(nodes).filter(([name, n]) => name !== target && n.proc.exitCode !== null).map(([name]) => name);
+    return { fault, crashed, listeners: all.map((x) => outcome(x.gateway, x.l, x.arrivals, faultAt)) };
+  } finally {
+    await broadcast?.abort();
+    for (const x of all) x.l.close();
+    if (fault === "owner-stop") c.proc.kill("SIGCONT");
+    if (fault === "nats-restart") await startNats().catch(() => undefined);
+    await cluster.stop();
+  }
+}
+
+function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: number): ListenerOutcome {
+  let silenceMs = 0;
+  let resumeMs: number | null = null;
+  let backwards = 0;
+  for (let i = 1; i < arrivals.length; i++) {
+    const [prev, cur] = [arrivals[i - 1]!, arrivals[i]!];
+    if (!cur.flagged && cur.mediaTime < prev.end) backwards++;
+    if (cur.at < faultAt - 1000) continue;
+    const gap = cur.at - prev.at - 20;
+    if (gap > silenceMs) {
+      silenceMs = gap;
+      resumeMs = cur.at >= faultAt ? cur.at - faultAt : null;
+    }
+  }
+  const last = arrivals.at(-1);
+  // no frame after the fault at all: silent to the end
+  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, resumeMs: null, backwards, sessionLost: true };
+  const lost = l.failure !== null || (l.stats.reconnects > 0 && l.last("hello")?.resumed !== true);
+  return { gateway, silenceMs: Math.max(0, silenceMs), resumeMs: resumeMs ?? 0, backwards, sessionLost: lost };
+}
