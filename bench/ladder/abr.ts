@@ -6,7 +6,8 @@
  * 0's 128k and rendition 1's 64k, over rendition 2's 32k) for `slowSeconds`, then at full speed.
  * The node's veza_rendition_switches_total is read every 100 ms: the reaction time is from the
  * slow listener's connection to its first down-switch, the recovery time from the link's return
- * to full speed to the up-switch that brings it back to rendition 0.
+ * to full speed to the up-switch that brings it back to rendition 0. A control run has no slow
+ * listener: its two windows show how much the healthy figure moves by itself.
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -24,8 +25,8 @@ import { metric } from "../../test/support/raw-socket";
 
 export interface AbrRun {
   healthy: number;
-  /** Whether the slow listener sent receiver reports. */
-  reports: boolean;
+  /** The slow listener ({@link SlowListener}). */
+  slow: SlowListener;
   /** Healthy listeners' latency without, then with, the slow listener. */
   alone: LatencySummary;
   withSlow: LatencySummary;
@@ -42,11 +43,13 @@ export interface AbrRun {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * `reports`: the slow listener is the SDK's ListenConnection, which sends receiver reports
- * (`listener.report`); false: a raw WebSocket that sends none, so the gateway sees only its own
- * send queue.
+ * The slow listener: `sdk`, the SDK's ListenConnection, which sends receiver reports
+ * (`listener.report`); `raw`, a raw WebSocket that sends none, so the gateway sees only its own
+ * send queue; `none`, no slow listener at all (the control: the second window as the first).
  */
-export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy: number, seconds: number, slowSeconds: number, reports: boolean): Promise<AbrRun> {
+export type SlowListener = "sdk" | "raw" | "none";
+
+export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy: number, seconds: number, slowSeconds: number, slowKind: SlowListener): Promise<AbrRun> {
   const id = "abr";
   const index = new Map<number, number>();
   packets.forEach((p, i) => index.set(packetKey(p, 0, p.length), i));
@@ -75,22 +78,22 @@ export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy:
     latency = alone;
     await sleep(seconds * 1000);
     // the proxy's link is slow for slowSeconds from its start
-    const slow = spawn("python3", [proxyScript, "0", String(node.port), "6000", String(slowSeconds)], { stdio: ["ignore", "pipe", "inherit"] });
+    const slow = slowKind === "none" ? null : spawn("python3", [proxyScript, "0", String(node.port), "6000", String(slowSeconds)], { stdio: ["ignore", "pipe", "inherit"] });
     try {
-      const port = await new Promise<number>((resolve) => readline.createInterface({ input: slow.stdout! }).once("line", (l) => resolve(Number(l))));
+      const port = slow ? await new Promise<number>((resolve) => readline.createInterface({ input: slow.stdout! }).once("line", (l) => resolve(Number(l)))) : 0;
       const fastAt = performance.now() + slowSeconds * 1000;
       const withSlow = new LatencyHistogram();
       latency = withSlow;
       const t0 = performance.now();
       let sdk: ListenConnection | null = null;
-      if (reports) {
+      if (slowKind === "sdk") {
         sdk = new ListenConnection({ baseUrl: `http://127.0.0.1:${port}`, streamId: id, createSocket: (url, init) => new WebSocket(url, { headers: init.headers }) as unknown as WebSocketLike });
         sdk.start();
-      } else clients.push(new RawWsClient(port, `/ws/listen/${id}`, { open: () => undefined, text: () => undefined, binary: () => undefined, closed: () => undefined }));
+      } else if (slowKind === "raw") clients.push(new RawWsClient(port, `/ws/listen/${id}`, { open: () => undefined, text: () => undefined, binary: () => undefined, closed: () => undefined }));
       const switches: Array<[number, "down" | "up"]> = [];
       const counts = { down: 0, up: 0 };
       let recoveryMs: number | null = null;
-      for (let until = t0 + (slowSeconds + 40) * 1000; performance.now() < until; await sleep(100)) {
+      for (let until = t0 + (slowKind === "none" ? seconds : slowSeconds + 40) * 1000; performance.now() < until; await sleep(100)) {
         for (const direction of ["down", "up"] as const) {
           const n = await metric(node, "veza_rendition_switches_total", `{direction="${direction}"`);
           for (; counts[direction] < n; counts[direction]++) switches.push([Math.round(performance.now() - t0), direction]);
@@ -105,7 +108,7 @@ export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy:
       sdk?.stop();
       const firstDown = switches.find((s) => s[1] === "down");
       return {
-        reports,
+        slow: slowKind,
         healthy,
         alone: alone.summary(),
         withSlow: withSlow.summary(),
@@ -115,7 +118,7 @@ export async function abrReaction(node: NodeProcess, packets: Buffer[], healthy:
         dropped: (await metric(node, "veza_listeners_dropped_total")) - droppedBefore,
       };
     } finally {
-      slow.kill();
+      slow?.kill();
     }
   } finally {
     broadcaster.stop();

@@ -62,10 +62,11 @@ void (async () => {
   if (runs("abr")) {
     const healthy = Number(values.healthy);
     results.abr = [];
-    for (const reports of [true, false]) {
-      const r = await withNode((node) => abrReaction(node, loop.packets, healthy, SECONDS, 20, reports));
+    const kinds = { sdk: "the SDK, with receiver reports", raw: "a raw WebSocket, no reports", none: "control: no slow listener" } as const;
+    for (const slow of ["sdk", "raw", "none"] as const) {
+      const r = await withNode((node) => abrReaction(node, loop.packets, healthy, SECONDS, 20, slow));
       (results.abr as unknown[]).push(r);
-      console.log(`# ABR: one listener behind a 48 kbit/s link for 20 s (${reports ? "the SDK, with receiver reports" : "a raw WebSocket, no reports"}), ${healthy} healthy listeners`);
+      console.log(`# ABR: one listener behind a 48 kbit/s link for 20 s (${kinds[slow]}), ${healthy} healthy listeners`);
       console.log(`healthy alone:     ${fmt(r.alone)}`);
       console.log(`healthy with slow: ${fmt(r.withSlow)}`);
       console.log(`switches (ms after the slow listener connected): ${r.switches.map(([t, d]) => `${d} ${t}`).join(", ")}`);
