@@ -23,6 +23,12 @@ import { LiveStream } from "./live-stream";
 const IDLE_FORGET_MS = 60_000;
 /** Listener-count-only status updates go out at most this often per stream (ms). */
 const STATUS_INTERVAL_MS = 250;
+/**
+ * How long a node must stay disconnected before the streams whose broadcaster it held go off air
+ * (ms): two of Moleculer's 1 s heartbeats (moleculer.config.ts), so a node that was itself away
+ * sees the others again first.
+ */
+const NODE_GONE_GRACE_MS = 2000;
 /** Ownership lease of a live stream (ms), renewed every third of it. */
 const LEASE_TTL_MS = 3000;
 
@@ -165,15 +171,23 @@ export function streamService(node: NodeContext): ServiceSchema {
           await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "error", ctx.params.code);
         }
       },
-      async "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+      "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
         const gone = ctx.params.node.id;
-        for (const stream of streams.values()) {
-          if (stream.dropNode(gone)) scheduleStatus(this.broker, stream);
-          // the gateway holding the broadcaster died: free the stream for the broadcaster's reconnect
-          if (stream.lifecycle.state === "live" && stream.lifecycle.broadcaster.nodeID === gone) {
-            await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "disconnect");
+        for (const stream of streams.values()) if (stream.dropNode(gone)) scheduleStatus(this.broker, stream);
+        // the gateway holding a broadcaster died: free its streams for the broadcaster's reconnect,
+        // if the node is still gone after a grace period. This node may be the one that was away
+        // (frozen, SIGSTOP, a long GC: it finds every other node's heartbeat late when it wakes,
+        // and sees them again within a heartbeat); taking the stream off air then would leave the
+        // broadcaster on a gateway that was never told, sending to an owner that drops its frames
+        const broker = this.broker;
+        setTimeout(() => {
+          if (isNodeAlive(broker, gone)) return;
+          for (const stream of streams.values()) {
+            if (stream.lifecycle.state === "live" && stream.lifecycle.broadcaster.nodeID === gone) {
+              void takeOffAir(broker, stream, stream.lifecycle.broadcaster.sessionId, "disconnect");
+            }
           }
-        }
+        }, NODE_GONE_GRACE_MS).unref();
       },
     },
 

@@ -23,7 +23,7 @@ export interface ListenerOutcome {
   gateway: string;
   /** Longest time without a frame from 1 s before the fault on, less one frame period, ms. */
   silenceMs: number;
-  /** Fault → first frame after that silence, ms; null when audio never came back. */
+  /** Fault → the end of the first interruption of 60 ms or more after it, ms (0: never interrupted); null when audio never came back. */
   resumeMs: number | null;
   /** Frames whose media time did not move forward, without the discontinuity flag. */
   backwards: number;
@@ -111,14 +111,13 @@ function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: num
     if (!cur.flagged && cur.mediaTime < prev.end) backwards++;
     if (cur.at < faultAt - 1000) continue;
     const gap = cur.at - prev.at - 20;
-    if (gap > silenceMs) {
-      silenceMs = gap;
-      resumeMs = cur.at >= faultAt ? cur.at - faultAt : null;
-    }
+    silenceMs = Math.max(silenceMs, gap);
+    // audio again: the end of the first interruption (3 frame periods or more) that the fault caused
+    if (resumeMs === null && cur.at >= faultAt && gap >= 60) resumeMs = cur.at - faultAt;
   }
   const last = arrivals.at(-1);
   // no frame after the fault at all: silent to the end
-  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, resumeMs: null, backwards, sessionLost: true };
+  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, resumeMs: null, backwards, sessionLost: l.failure !== null };
   const lost = l.failure !== null || (l.stats.reconnects > 0 && l.last("hello")?.resumed !== true);
-  return { gateway, silenceMs: Math.max(0, silenceMs), resumeMs: resumeMs ?? 0, backwards, sessionLost: lost };
+  return { gateway, silenceMs, resumeMs: resumeMs ?? 0, backwards, sessionLost: lost };
 }
