@@ -2,7 +2,7 @@
  * The cluster with real processes: three nodes over the machine's NATS and Redis (one
  * gateway+worker, one gateway, one worker), a recording broadcast in real time, listeners on both
  * gateways. Then the failures a cluster exists for: a gateway killed, the stream's owner killed,
- * the NATS server restarted.
+ * the owner frozen and woken, the NATS server restarted.
  */
 import assert from "node:assert/strict";
 import type { Listener } from "../../bin/commands/listen";
@@ -97,6 +97,34 @@ describe("cluster: 3 node processes over NATS and Redis", function () {
       await broadcast.stop();
       for (const l of listeners) l.close();
     } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("an owner frozen for 5 s (SIGSTOP) and woken: the stream plays again within 2 s of the wake-up", async () => {
+    const cluster = await startCluster(SPECS);
+    const { a, b, c } = cluster.nodes as Record<"a" | "b" | "c", (typeof cluster.nodes)[string]>;
+    try {
+      const streamId = streamOwnedBy("c", ["a", "c"], "frozen");
+      const listeners = await openListeners([a!.url, b!.url], streamId, 3, { reconnect: true });
+      const broadcast = await startBroadcast([b!.url, a!.url], streamId, "awakening.ogg", "opus", { startSeconds: 60, reconnect: true });
+      await waitForAudio(listeners, 2000, 10_000);
+      c!.proc.kill("SIGSTOP");
+      await new Promise((r) => setTimeout(r, 5000));
+      c!.proc.kill("SIGCONT");
+      const woke = Date.now();
+      // woken, c finds every other node's heartbeat late and sees them again a heartbeat later: it
+      // must not take the stream off air for the broadcaster's gateway it had only lost sight of
+      const heard = listeners.map((l) => l.stats.frames);
+      await waitFor(() => listeners.every((l, i) => l.stats.frames > heard[i]! + 25), 5000, "audio again after the owner woke");
+      const resumedMs = Date.now() - woke;
+      console.log(`      frozen owner: audio ${resumedMs} ms after it woke`);
+      assert.ok(resumedMs <= 2000, `audio again ${resumedMs} ms after the wake-up`);
+      assert.equal((await streamInfo(a!.http, streamId)).state, "live");
+      await broadcast.stop();
+      for (const l of listeners) l.close();
+    } finally {
+      c?.proc.kill("SIGCONT");
       await cluster.stop();
     }
   });
