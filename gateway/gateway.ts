@@ -15,7 +15,7 @@ import type { Access } from "../actors/auth/access";
 import type { NodeMetrics } from "../actors/metrics";
 import type { NodeContext } from "../actors/node-context";
 import type { SyncTick } from "../media/clock/playout";
-import type { StreamInfo } from "../media/wire/control";
+import { API_OWNER_TIMEOUT_MS, type StreamInfo } from "../media/wire/control";
 import type { MediaBus } from "../transports";
 import { Fanout } from "./fanout";
 import { registerHttpListenRoute } from "./http-listen-route";
@@ -282,20 +282,37 @@ export class Gateway {
     }
   }
 
-  /** Every live node running the stream service answers `stream.list`; merged by stream id, live first. */
+  /**
+   * Every live node running the stream service answers `stream.list`; merged by stream id, live
+   * first. A node that does not answer within {@link API_OWNER_TIMEOUT_MS} (dead, frozen) holds
+   * nothing up: its streams come from this gateway's last known view, marked `stale`.
+   */
   async listStreams(): Promise<StreamInfo[]> {
-    return listAllStreams(this.broker);
+    const { streams, complete } = await listAllStreams(this.broker, API_OWNER_TIMEOUT_MS);
+    if (complete) return streams;
+    const known = new Set(streams.map((s) => s.streamId));
+    const stale = [...this.streamInfo.values()].filter((s) => !known.has(s.streamId)).map((s): StreamInfo => ({ ...s, stale: true }));
+    return [...streams, ...stale].sort((a, b) => a.streamId.localeCompare(b.streamId));
   }
 
-  /** One stream's view from its owner, else from whichever node knows it. @throws STREAM_NOT_FOUND. */
+  /**
+   * One stream's view from its owner, else from whichever node knows it; an owner that does not
+   * answer within {@link API_OWNER_TIMEOUT_MS} gets this gateway's last known view, marked `stale`.
+   * @throws STREAM_NOT_FOUND; OWNER_LOST when the owner is silent and no node knows the stream.
+   */
   async getStream(streamId: string): Promise<StreamInfo> {
     try {
-      return await this.callOwner(streamId, "stream.get", { streamId });
+      return await this.callOwner(streamId, "stream.get", { streamId }, { timeout: API_OWNER_TIMEOUT_MS, retries: 0 });
     } catch (err) {
-      if (errorCodeOf(err) !== "STREAM_NOT_FOUND") throw err;
+      const code = errorCodeOf(err);
+      if (code === "NO_WORKER") throw err;
+      const known = this.streamInfo.get(streamId);
+      if (code !== "STREAM_NOT_FOUND" && known) return { ...known, stale: true };
       const found = (await this.listStreams()).find((s) => s.streamId === streamId);
-      if (!found) throw err;
-      return found;
+      if (found) return found;
+      // the owner is silent (dead or frozen) and nothing else knows the stream
+      if (code !== "STREAM_NOT_FOUND") throw new VezaError("OWNER_LOST", `the owner of stream ${streamId} did not answer within ${API_OWNER_TIMEOUT_MS} ms`);
+      throw err;
     }
   }
 

@@ -33,11 +33,17 @@ export function nodesRunning(broker: ServiceBroker, name: string): string[] {
 
 /**
  * Every stream of the cluster, once each: `stream.list` of every node running the stream service
- * (a node that fails counts as none), merged by {@link onePerStream}, sorted by stream id.
+ * (a node that fails, or does not answer within `timeoutMs` when given, counts as none: then
+ * `complete` is false), merged by {@link onePerStream}, sorted by stream id.
  */
-export async function listAllStreams(broker: ServiceBroker): Promise<StreamInfo[]> {
-  const lists = await Promise.all(nodesRunning(broker, "stream").map((nodeID) => call(broker, "stream.list", {}, { nodeID }).catch(() => [] as StreamInfo[])));
-  return onePerStream(lists.flat()).sort((a, b) => a.streamId.localeCompare(b.streamId));
+export async function listAllStreams(broker: ServiceBroker, timeoutMs?: number): Promise<{ streams: StreamInfo[]; complete: boolean }> {
+  let complete = true;
+  const lists = await Promise.all(
+    nodesRunning(broker, "stream").map((nodeID) =>
+      call(broker, "stream.list", {}, { nodeID, ...(timeoutMs ? { timeout: timeoutMs, retries: 0 } : {}) }).catch(() => ((complete = false), [] as StreamInfo[])),
+    ),
+  );
+  return { streams: onePerStream(lists.flat()).sort((a, b) => a.streamId.localeCompare(b.streamId)), complete };
 }
 
 /** One entry per stream id, the live one where a former owner still holds an offline copy. */

@@ -66,7 +66,7 @@ function operatorCommands(): Command[] {
       command: "streams",
       description: "all streams on all nodes: owner, state, listeners, bit rate",
       async action(broker: ServiceBroker, _args: unknown, { table }: Helpers) {
-        const rows = (await listAllStreams(broker)).map((s) => [s.streamId, s.owner, s.state, s.listeners, `${Math.round(s.bitrate / 1000)} kbit/s`, s.title]);
+        const rows = (await listAllStreams(broker)).streams.map((s) => [s.streamId, s.owner, s.state, s.listeners, `${Math.round(s.bitrate / 1000)} kbit/s`, s.title]);
         print(table([["stream", "owner", "state", "listeners", "bitrate", "title"], ...rows]));
       },
     },
@@ -101,7 +101,7 @@ function operatorCommands(): Command[] {
       description: "stream stop <streamId>: end the broadcast on air (4410 to the broadcaster)",
       async action(broker: ServiceBroker, args: { verb: string; streamId: string }) {
         if (args.verb !== "stop") return print(`unknown verb ${args.verb}: try "stream stop <streamId>"`);
-        const owner = (await listAllStreams(broker)).find((s) => s.streamId === args.streamId && s.state === "live")?.owner;
+        const owner = (await listAllStreams(broker)).streams.find((s) => s.streamId === args.streamId && s.state === "live")?.owner;
         if (!owner) return print(`stream ${args.streamId} is not live`);
         const info = await call(broker, "stream.end", { streamId: args.streamId }, { nodeID: owner });
         print(`stream ${info.streamId} is ${info.state}`);
@@ -133,7 +133,7 @@ function operatorCommands(): Command[] {
       command: "stats",
       description: "cluster totals: streams live, listeners per gateway, relay frames and gaps",
       async action(broker: ServiceBroker, _args: unknown, { table }: Helpers) {
-        const streams = await listAllStreams(broker);
+        const { streams } = await listAllStreams(broker);
         const rows: unknown[][] = [];
         for (const nodeID of nodesRunning(broker, "gateway")) {
           const s = (await broker.call("gateway.stats", {}, { nodeID })) as { listeners: number; streams: number; relays: Array<{ framesIn: number; gapFrames: number }> };

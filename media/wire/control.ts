@@ -95,7 +95,15 @@ export interface StreamInfo {
   owner: string;
   /** The stream's renditions: 0 its own Opus, then the ladder's rungs (made while someone uses them). */
   renditions: Rendition[];
+  /**
+   * Only in HTTP answers, when the owner did not answer within {@link API_OWNER_TIMEOUT_MS}: the
+   * answering gateway's last known view (from the owner's events), which may be out of date.
+   */
+  stale?: true;
 }
+
+/** How long the HTTP API waits for a stream's owner before answering from what it knows (stale), ms. */
+export const API_OWNER_TIMEOUT_MS = 1000;
 
 /** Server → listener, first message: what the binary frames will carry. */
 export interface HelloMessage {
