@@ -102,16 +102,11 @@ export class RenditionFeeds {
         // still on its source: move once this rendition holds the media time the source has reached
         const reached = this.feed(streamId, p.source, false)?.lastEnd ?? 0;
         if ((f.ring[0]?.start ?? t.start) > reached) continue;
-        ws.unsubscribe(renditionTopic(streamId, p.source));
-        this.leave(streamId, p.source);
+        this.quit(ws, streamId, p.source);
         p.source = null;
         p.from = reached;
-        if (t.start >= reached) {
-          // this rendition is ahead: what it kept from there on, then this frame through the topic
-          ws.cork(() => {
-            for (const k of f.ring) if (k.start >= reached) ws.send(k.frame, true);
-          });
-        }
+        // this rendition is ahead: what it kept from there on, then this frame through the topic
+        if (t.start >= reached) this.resend(ws, f, reached);
       }
       // waiting for this rendition to reach the listener's media time: join just before it does
       if (t.start < p.from && p.from - t.start < 10 * 48_000) continue;
@@ -204,18 +199,28 @@ export class RenditionFeeds {
       target.pending.set(ws, { source: from, from: at, since: Date.now(), onDone });
       return "pending";
     }
-    ws.unsubscribe(renditionTopic(streamId, from));
-    this.leave(streamId, from);
+    this.quit(ws, streamId, from);
     if (target.lastEnd >= at) {
-      ws.cork(() => {
-        for (const { frame, start } of target.ring) if (start >= at) ws.send(frame, true);
-      });
+      this.resend(ws, target, at);
       ws.subscribe(renditionTopic(streamId, to));
       onDone();
       return "switched";
     }
     target.pending.set(ws, { source: null, from: at, since: Date.now(), onDone });
     return "pending";
+  }
+
+  /** `ws` stops hearing rendition `r` of `streamId`. */
+  private quit(ws: WebSocket<unknown>, streamId: string, r: number): void {
+    ws.unsubscribe(renditionTopic(streamId, r));
+    this.leave(streamId, r);
+  }
+
+  /** Sends `ws` the frames `f` kept that start at or after media time `at`. */
+  private resend(ws: WebSocket<unknown>, f: Feed, at: number): void {
+    ws.cork(() => {
+      for (const k of f.ring) if (k.start >= at) ws.send(k.frame, true);
+    });
   }
 
   close(): void {
