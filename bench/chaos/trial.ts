@@ -8,12 +8,11 @@
  * time without a discontinuity flag (duplicated or out of order), whether it got audio again, and
  * whether its session survived; per trial: whether a node that was not the fault's target exited.
  */
-import { rendezvousOwner } from "../../actors/cluster/placement";
 import type { Listener } from "../../bin/commands/listen";
 import { AudioFlag } from "../../media/wire";
 import { openListeners, startBroadcast } from "../../test/support/broadcast";
-import { startCluster } from "../../test/support/cluster";
-import { waitFor } from "../../test/support/node-process";
+import { startCluster, streamOwnedBy } from "../../test/support/cluster";
+import { sleep, waitFor } from "../../test/support/node-process";
 import { startNats, stopNats } from "../../test/support/services";
 
 export const FAULTS = ["owner-kill", "gateway-kill", "owner-stop", "nats-restart"] as const;
@@ -44,13 +43,6 @@ const SPECS = [
   { name: "c", services: "stream,encoder" },
 ];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A stream id whose rendezvous owner among the workers a and c is c (the node the owner faults hit). */
-function streamOwnedByC(trial: number): string {
-  for (let i = 0; ; i++) if (rendezvousOwner(`chaos${trial}x${i}`, ["a", "c"]) === "c") return `chaos${trial}x${i}`;
-}
-
 interface Arrival {
   at: number;
   mediaTime: number;
@@ -63,7 +55,7 @@ export async function runTrial(fault: Fault, trial: number, o: { listenersPerGat
   const nodes = cluster.nodes;
   const [a, b, c] = [nodes.a!, nodes.b!, nodes.c!];
   const target = fault === "gateway-kill" ? "b" : fault === "nats-restart" ? null : "c";
-  const streamId = streamOwnedByC(trial);
+  const streamId = streamOwnedBy("c", ["a", "c"], `chaos${trial}x`); // the node the owner faults hit
   const all: Array<{ gateway: string; l: Listener; arrivals: Arrival[] }> = [];
   let broadcast: Awaited<ReturnType<typeof startBroadcast>> | null = null;
   try {

@@ -20,7 +20,7 @@ import WebSocket from "ws";
 import { ListenConnection } from "../../client/core/listen-connection";
 import type { WebSocketLike } from "../../client/core/socket";
 import { testToken } from "../../test/support/auth";
-import type { NodeProcess } from "../../test/support/node-process";
+import { sleep, type NodeProcess } from "../../test/support/node-process";
 import { metric } from "../../test/support/raw-socket";
 
 export interface AbrRun {
@@ -39,8 +39,6 @@ export interface AbrRun {
   /** Listeners dropped during the run (veza_listeners_dropped_total). */
   dropped: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The slow listener: `sdk`, the SDK's ListenConnection, which sends receiver reports

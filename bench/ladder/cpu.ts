@@ -11,7 +11,7 @@ import { Broadcaster } from "../fanout/broadcaster";
 import { sampleTree } from "../fanout/proc-stats";
 import { RawWsClient } from "../fanout/ws-client";
 import { testToken } from "../../test/support/auth";
-import type { NodeProcess } from "../../test/support/node-process";
+import { sleep, type NodeProcess } from "../../test/support/node-process";
 
 export interface LadderCpuStep {
   /** What ran: "r0", "r0+r1", … */
@@ -23,8 +23,6 @@ export interface LadderCpuStep {
   /** Frames per second received by the listeners of the newest WebSocket rung, per listener (50 = real time). */
   rungFramesPerSecond: number | null;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function ladderCpu(node: NodeProcess, packets: Buffer[], streams: number, seconds: number): Promise<LadderCpuStep[]> {
   const ids = Array.from({ length: streams }, (_, i) => `lad${i}`);

@@ -10,8 +10,8 @@
  */
 import { Parser, type ParsedManifest } from "m3u8-parser";
 import { launchChromium } from "../../test/support/browser";
-import type { NodeProcess } from "../../test/support/node-process";
-import { quantile } from "../stats";
+import { sleep, type NodeProcess } from "../../test/support/node-process";
+import { spreadSummary } from "../stats";
 
 export interface HlsLatency {
   /** Blocking reloads answered. */
@@ -23,8 +23,6 @@ export interface HlsLatency {
   /** hls.js playback latency from the broadcaster, s (median and range of 10 samples over 3 s). */
   hlsJs: Record<"lowLatency" | "regular", { median: number; min: number; max: number }>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function parse(text: string): ParsedManifest {
   const parser = new Parser();
@@ -47,10 +45,7 @@ function newestPart(m: ParsedManifest): { endMs: number; duration: number } | nu
   return null;
 }
 
-const summary = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? NaN };
-};
+const summary = (xs: number[]) => spreadSummary([...xs].sort((a, b) => a - b));
 
 export async function hlsLatency(node: NodeProcess, streamId: string, seconds: number): Promise<HlsLatency> {
   const url = `${node.http}/hls/${streamId}/r0/media.m3u8`;

@@ -6,9 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { Listener } from "../../bin/commands/listen";
-import { rendezvousOwner } from "../../actors/cluster/placement";
 import { openListeners, startBroadcast, waitForAudio } from "../support/broadcast";
-import { startCluster } from "../support/cluster";
+import { startCluster, streamOwnedBy } from "../support/cluster";
 import { waitFor } from "../support/node-process";
 import { startNats, stopNats } from "../support/services";
 
@@ -28,11 +27,6 @@ interface Info {
 
 async function streamInfo(http: string, streamId: string): Promise<Info> {
   return (await (await fetch(`${http}/api/streams/${streamId}`)).json()) as Info;
-}
-
-/** A stream id whose rendezvous owner among the workers is `owner`. */
-function streamOwnedBy(owner: string, workers: string[], prefix: string): string {
-  for (let i = 0; ; i++) if (rendezvousOwner(`${prefix}${i}`, workers) === owner) return `${prefix}${i}`;
 }
 
 describe("cluster: 3 node processes over NATS and Redis", function () {

@@ -1,3 +1,4 @@
+import { rendezvousOwner } from "../../actors/cluster/placement";
 import { startNodeProcess, waitFor, type NodeProcess } from "./node-process";
 import { ensureNats, ensureRedis, NATS_URL, REDIS_URL } from "./services";
 
@@ -42,4 +43,9 @@ export async function startCluster(specs: NodeSpec[], extraEnv: Record<string, s
       await Promise.all(Object.values(nodes).map((n) => n.stop()));
     },
   };
+}
+
+/** The first stream id `<prefix><n>` whose rendezvous owner among `workers` is `owner`. */
+export function streamOwnedBy(owner: string, workers: string[], prefix: string): string {
+  for (let i = 0; ; i++) if (rendezvousOwner(`${prefix}${i}`, workers) === owner) return `${prefix}${i}`;
 }
