@@ -146,22 +146,6 @@ describe("browser: player page in headless Chromium", function () {
     await wasm.close();
   });
 
-  it("shows the stream's Opus renditions and moves to the one chosen in the page, playing on", async () => {
-    const page = await browser.newPage();
-    await page.goto(`${node.http}/listen/apex?sync=0`);
-    await waitForPlayer(page, (s) => s.framesDecoded > 50 && s.renditions.length > 0, 10_000, "playing, renditions known");
-    const options = await page.evaluate(`[...document.querySelectorAll("#rendition option")].map((o) => o.value + " " + o.textContent)`);
-    assert.deepEqual(options, ["auto Auto", "0 Opus 128 kbit/s stereo", "1 Opus 64 kbit/s stereo", "2 Opus 32 kbit/s stereo"]);
-    assert.match(String(await page.evaluate(`document.getElementById("rendition-now").textContent`)), /^playing Opus 128 kbit\/s stereo$/);
-    await page.selectOption("#rendition", "2");
-    const moved = await waitForPlayer(page, (s) => s.rendition === 2 && s.renditionChoice === 2, 8000, "on rendition 2");
-    const after = await waitForPlayer(page, (s) => s.framesDecoded > moved.framesDecoded + 50, 5000, "frames of rendition 2 decoded");
-    assert.equal(after.decodeErrors, 0);
-    assert.ok(mean((await sampleStats(page, 1000)).map((s) => s.rms)) > SILENCE_RMS, "rendition 2 is audible");
-    assert.equal(await page.evaluate(`document.getElementById("rendition-now").textContent`), "Opus 32 kbit/s stereo");
-    await page.close();
-  });
-
   it("plays in sync by default: on the stream's schedule within 1 ms, live delay the playout delay, sync error and offset shown", async () => {
     const ticks = new TickRecorder(node.url, "apex");
     try {
@@ -198,6 +182,24 @@ describe("browser: player page in headless Chromium", function () {
     } finally {
       ticks.close();
     }
+  });
+
+  // after the sync test: the rung it starts runs 10 s past its last listener, CPU the sync test
+  // on this 2-core machine would share
+  it("shows the stream's Opus renditions and moves to the one chosen in the page, playing on", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${node.http}/listen/apex?sync=0`);
+    await waitForPlayer(page, (s) => s.framesDecoded > 50 && s.renditions.length > 0, 10_000, "playing, renditions known");
+    const options = await page.evaluate(`[...document.querySelectorAll("#rendition option")].map((o) => o.value + " " + o.textContent)`);
+    assert.deepEqual(options, ["auto Auto", "0 Opus 128 kbit/s stereo", "1 Opus 64 kbit/s stereo", "2 Opus 32 kbit/s stereo"]);
+    assert.match(String(await page.evaluate(`document.getElementById("rendition-now").textContent`)), /^playing Opus 128 kbit\/s stereo$/);
+    await page.selectOption("#rendition", "2");
+    const moved = await waitForPlayer(page, (s) => s.rendition === 2 && s.renditionChoice === 2, 8000, "on rendition 2");
+    const after = await waitForPlayer(page, (s) => s.framesDecoded > moved.framesDecoded + 50, 5000, "frames of rendition 2 decoded");
+    assert.equal(after.decodeErrors, 0);
+    assert.ok(mean((await sampleStats(page, 1000)).map((s) => s.rms)) > SILENCE_RMS, "rendition 2 is audible");
+    assert.equal(await page.evaluate(`document.getElementById("rendition-now").textContent`), "Opus 32 kbit/s stereo");
+    await page.close();
   });
 
   it("reconnects and plays again within 2 s of the node coming back on the same port (SIGKILL)", async () => {
