@@ -10,7 +10,7 @@ import { rateLimitedCounter } from "./auth/limits-config";
  * Why a frame was dropped: `bad_frame` (not valid audio.data), `not_started` (before stream.start),
  * `slow_listener` (a listener cut for backpressure), `too_fast` (a broadcaster ahead of real time).
  */
-export const DROP_REASONS = ["bad_frame", "not_started", "slow_listener", "too_fast"] as const;
+export const DROP_REASONS = ["bad_frame", "not_started", "slow_listener", "too_fast", "fenced", "stale"] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export class NodeMetrics {
@@ -40,6 +40,8 @@ export class NodeMetrics {
   readonly relayFramesIn = new Counter({ name: "veza_relay_frames_in_total", help: "Frames relays received from stream origins", registers: [this.registry] });
   /** Frames missing in what relays received (sequence gaps). */
   readonly relayGapFrames = new Counter({ name: "veza_relay_gap_frames_total", help: "Frames missing between sequence numbers relays received", registers: [this.registry] });
+  /** Broadcasters this gateway moved to a new stream owner after losing theirs (gateway/rehome.ts), by result (ok, failed: closed with OWNER_LOST). */
+  readonly rehomes = new Counter({ name: "veza_rehomes_total", help: "Broadcasters moved to a new stream owner after the owner was lost, by result (ok; failed: asked to reconnect)", labelNames: ["result"] as const, registers: [this.registry] });
   /** Media-bus reconnections of this node (NATS). */
   readonly busReconnects = new Counter({ name: "veza_relay_reconnects_total", help: "Media bus (NATS) reconnections of this node", registers: [this.registry] });
   /**
@@ -60,5 +62,6 @@ export class NodeMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "veza_" });
     for (const reason of DROP_REASONS) this.framesDropped.inc({ reason }, 0);
+    for (const result of ["ok", "failed"]) this.rehomes.inc({ result }, 0);
   }
 }

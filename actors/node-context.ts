@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config";
 import type { MediaBus } from "../transports";
 import type { Access } from "./auth/access";
+import type { Liveness } from "./cluster/liveness";
 import type { ClusterStore } from "./cluster/store";
 import type { NodeMetrics } from "./metrics";
 import type { StreamRelay } from "./relay/stream-relay";
@@ -18,6 +19,8 @@ export interface NodeContext {
   relays: Map<string, StreamRelay>;
   /** Who may do what, how often, and the audit log (actors/auth/access.ts). */
   access: Access;
+  /** The failure detector: which other nodes are suspected dead or frozen (actors/cluster/liveness.ts). */
+  liveness: Liveness;
   /** Absolute path of the ffmpeg binary this node runs. */
   ffmpegPath: string;
 }

@@ -16,6 +16,7 @@ import { resolveFfmpegPath } from "../transports/ffmpeg/ffmpeg-path";
 import { Access } from "./auth/access";
 import { authService } from "./auth/service";
 import { usesGeneratedKey } from "./auth/default-key";
+import { Liveness } from "./cluster/liveness";
 import { createClusterStore } from "./cluster/store";
 import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
@@ -113,7 +114,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     throw new StartupError(`token keys: ${(err as Error).message}`);
   }
   access.verifier.prefetch().catch((err: unknown) => log.warn({ err: (err as Error).message }, "JWKS_URL could not be fetched at start; tokens of its keys are refused until it can"));
-  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, access, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
+  const liveness = new Liveness(bus, config.nodeId, config.failoverDetectMs, log.child({ mod: "liveness" }));
+  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, access, liveness, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
   const broker = new ServiceBroker(brokerOptions(config, log));
   let port = 0;
   const roles = new Set(config.services);
@@ -123,9 +125,11 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   if (roles.has("relay")) broker.createService(relayService(context));
   let gateway: Gateway | null = null;
   if (roles.has("gateway")) broker.createService(gatewayService(context, (p, gw) => ((port = p), (gateway = gw))));
+  liveness.start();
   try {
     await broker.start();
   } catch (err) {
+    liveness.stop();
     await bus.close();
     await store.close();
     await access.close();
@@ -145,6 +149,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     },
     async stop() {
       await broker.stop();
+      liveness.stop();
       await bus.close();
       await store.close();
       await access.close();

@@ -118,6 +118,7 @@ export const CONFIG_SCHEMA = z.object({
   maxIngestSpeed: z.coerce.number().min(1).max(1000).default(1.02).describe("MAX_INGEST_SPEED|--max-ingest-speed|how many times faster than real time a broadcaster may send audio, sustained (docs/protocol.md, Pacing)"),
   ingestBurstMs: int(0, 600_000).default(5000).describe("INGEST_BURST_MS|--ingest-burst|ms of audio a broadcaster may send ahead of real time at once"),
   encoderIdleMs: int(0, 3_600_000).default(10_000).describe("ENCODER_IDLE_MS|--encoder-idle|a stream's Opus encoder pauses after this long (ms) with no listener that needs Opus (only listeners of the source's own MP3 or AAC, or none), and resumes with the next one; 0: it never pauses"),
+  failoverDetectMs: int(200, 60_000).default(600).describe("FAILOVER_DETECT_MS|--failover-detect|ms without a node's beat on the media bus (one every 100 ms) before it is suspected: its streams are re-homed to another node and the broadcasters on the gateways re-routed there (docs/failover.md)"),
   drainTimeoutMs: int(0, 600_000).default(5000).describe("DRAIN_TIMEOUT_MS|--drain-timeout|on SIGTERM/SIGINT, ms a gateway waits for its clients to leave for other gateways (after telling them with NODE_DRAINING, 1012) before the node stops"),
   startTimeoutMs: int(100, 600_000).default(10_000).describe("START_TIMEOUT_MS|--start-timeout|ms a broadcaster has to send stream.start"),
   ffmpegPath: z.string().min(1).optional().describe("FFMPEG_PATH|--ffmpeg|ffmpeg binary; default: ffmpeg on PATH, else @ffmpeg-installer/ffmpeg"),

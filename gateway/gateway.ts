@@ -28,6 +28,7 @@ import { registerHttpRoutes } from "./http-routes";
 import { IcecastDoor } from "./icecast-door";
 import { registerListenRoute, type ListenerData } from "./listen-route";
 import { registerPublishRoute, type BroadcasterData } from "./publish-route";
+import { rehome } from "./rehome";
 import { registerStaticRoutes } from "./web/static-routes";
 import { listenOn, loadUws, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws";
 
@@ -98,7 +99,7 @@ export class Gateway {
     this.metrics = node.metrics;
     this.log = node.log.child({ actor: "gateway" });
     this.access = node.access;
-    this.placement = new Placement(broker);
+    this.placement = new Placement(broker, node.liveness);
     this.app = this.uws.App();
     this.renditions = new RenditionFeeds(this.app, node.bus, node.metrics);
     this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.syncTicks.get(streamId), this.renditions);
@@ -316,16 +317,19 @@ export class Gateway {
     }
   }
 
-  /** A node left the cluster: broadcasters whose stream it owned are told to reconnect (OWNER_LOST). */
-  onNodeLeft(nodeID: string): void {
-    const lost = new Set(this.placement.forgetNode(nodeID));
+  /**
+   * A node left the cluster, or the failure detector suspects it (`suspected`): the broadcasters
+   * here whose stream it owned are re-homed to the next owner (gateway/rehome.ts).
+   */
+  onNodeLeft(nodeID: string, suspected = false): void {
+    this.placement.forgetNode(nodeID);
     for (const [streamId, ws] of this.broadcasters) {
       const data = ws.getUserData();
-      if (data.phase === "closed" || (!lost.has(streamId) && data.owner !== nodeID)) continue;
-      this.log.warn({ streamId, owner: nodeID }, "stream owner left; asking the broadcaster to reconnect");
-      this.closeBroadcaster(ws, "OWNER_LOST");
+      if (data.phase === "closed" || data.owner !== nodeID) continue;
+      this.log.warn({ streamId, owner: nodeID, suspected }, "stream owner lost; re-homing the stream");
+      void rehome(this, ws, nodeID);
     }
-    for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
+    if (!suspected) for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
   }
 
   /** Loads a session to resume; null when unknown, expired or the store does not answer in 300 ms. */
@@ -352,6 +356,9 @@ export class Gateway {
 
   /** A stream event arrived: cache it and tell local listeners and the broadcaster. */
   onStreamEvent(kind: "start" | "status" | "metadata" | "stop", info: StreamInfo & { code?: string; sessionId?: string }): void {
+    // the late word of a former owner (frozen or cut off, replaced meanwhile) about a stream live elsewhere
+    const known = this.streamInfo.get(info.streamId);
+    if (info.state !== "live" && known?.state === "live" && known.owner !== info.owner && this.placement.isAlive(known.owner)) return;
     this.streamInfo.set(info.streamId, info);
     this.streamSeenAt.set(info.streamId, Date.now());
     this.placement.learn(info);

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { CallingOptions } from "moleculer";
 import { limitError } from "../actors/auth/access";
 import type { VerifiedToken } from "../actors/auth/tokens";
-import { call } from "../actors/contract";
+import { call, type ActionParams } from "../actors/contract";
 import { errorCodeOf, ERROR_CATALOGUE, type ErrorCode, type VezaError } from "../actors/errors";
 import { opusPacketInfo } from "../media/opus/packet";
 import { decodeAudioData } from "../media/wire";
@@ -34,6 +34,10 @@ export interface BroadcasterData {
   stopSent: boolean;
   /** Binary messages received while stream.start is in flight, sent on once it succeeds. */
   queued: Uint8Array[];
+  /** The stream.start this session was put on air with (sent again to re-home it: gateway/rehome.ts). */
+  start: Omit<ActionParams<"stream.start">, "resume"> | null;
+  /** A re-homing of this session's stream is in flight. */
+  rehoming: boolean;
   /** Bytes published on `ingest.<id>` for this session, told in stream.stop (the encoder waits for them). */
   ingestBytes: number;
   startTimer: NodeJS.Timeout | null;
@@ -106,24 +110,25 @@ export function registerPublishRoute(gw: Gateway): void {
       if (!quota.ok) throw limitError(quota);
       if ((data.phase as Phase) === "closed") return;
       const tags = { streamId: data.streamId, format: msg.format, resume: Boolean(msg.resume) };
-      const info = await traced(gw, "ws.publish stream.start", tags, (opts) => gw.callOwner(data.streamId, "stream.start", {
+      const start = {
         streamId: data.streamId,
         format: msg.format,
         title: msg.title,
         sampleRate: msg.sampleRate,
         channels: msg.channels,
         metadata: msg.metadata,
-        resume: msg.resume,
         playoutDelayMs: msg.playoutDelayMs,
         ladder: msg.ladder,
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID, sub },
-      }, opts));
+      };
+      const info = await traced(gw, "ws.publish stream.start", tags, (opts) => gw.callOwner(data.streamId, "stream.start", { ...start, resume: msg.resume }, opts));
       if ((data.phase as Phase) === "closed") {
         await call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect", ingestBytes: data.ingestBytes }, { nodeID: info.owner });
         return;
       }
       data.phase = "live";
       data.owner = info.owner;
+      data.start = start;
       gw.placement.learn(info);
       gw.addBroadcaster(data.streamId, ws);
       gw.access.auditEvent(msg.resume ? "publish.resume" : "publish.start", { streamId: data.streamId, sub, sessionId: data.sessionId, resumed: msg.resume, ip: data.ip, format: msg.format });
@@ -190,6 +195,9 @@ export function registerPublishRoute(gw: Gateway): void {
       return;
     }
     if (msg.type === "stream.metadata") {
+      // a re-homed stream keeps the latest title and metadata
+      if (data.start && msg.title !== undefined) data.start.title = msg.title;
+      if (data.start && msg.metadata !== undefined) data.start.metadata = msg.metadata;
       call(gw.broker, "stream.metadata", { streamId: data.streamId, sessionId: data.sessionId, title: msg.title, metadata: msg.metadata }, { nodeID: data.owner ?? undefined }).catch((err: unknown) => {
         if (data.phase !== "closed") sendError(ws, errorCodeOf(err), err instanceof Error ? err.message : "metadata refused");
       });
@@ -257,7 +265,7 @@ export function registerPublishRoute(gw: Gateway): void {
       void admitUpgrade(gw, res, u, "publish", () => aborted).then((admission) => {
         if (!admission || aborted) return;
         const data: BroadcasterData = {
-          kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, owner: null, stopSent: false, queued: [], ingestBytes: 0, startTimer: null, lastErrorAt: 0,
+          kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, owner: null, start: null, rehoming: false, stopSent: false, queued: [], ingestBytes: 0, startTimer: null, lastErrorAt: 0,
           ip: u.ip, grant: admission.grant, refusal: admission.refusal, expiry: null,
         };
         res.cork(() => res.upgrade(data, key, protocol, extensions, context));

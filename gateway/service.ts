@@ -72,6 +72,7 @@ export function gatewayService(node: NodeContext, onListening: (port: number, ga
     },
     async started() {
       gw = new Gateway(this.broker, node);
+      node.liveness.onSuspect((id) => gw?.onNodeLeft(id, true));
       onListening(await gw.listen(), gw);
     },
     stopped() {

@@ -9,12 +9,13 @@
  *   the stream id over the live nodes that run the `stream` service (Thaler & Ravishankar, "Using
  *   Name-Based Mappings to Increase Hit Rates", IEEE/ACM ToN 1998): every gateway with the same view
  *   of the cluster picks the same node, and a node joining or leaving moves only the streams that
- *   hash to it. The stream actor then takes a lease in the cluster store (actors/cluster/store.ts),
+ *   hash to it. Nodes the failure detector suspects (liveness.ts) count as gone. The stream actor then takes a lease in the cluster store (actors/cluster/store.ts),
  *   which settles the rare race between gateways whose views differ.
  */
 import { createHash } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import type { StreamInfo } from "../../media/wire/control";
+import type { Liveness } from "./liveness";
 import { nodesRunning } from "./members";
 
 /** HRW weight of `nodeID` for `streamId`: the first 48 bits of SHA-1(streamId \0 nodeID). */
@@ -36,27 +37,33 @@ export function rendezvousOwner(streamId: string, nodeIDs: readonly string[]): s
   return best;
 }
 
-/** Whether `nodeID` is this node or a live member of the cluster in `broker`'s registry. */
-export function isNodeAlive(broker: ServiceBroker, nodeID: string): boolean {
+/**
+ * Whether `nodeID` is this node, or a live member of the cluster in `broker`'s registry that the
+ * failure detector `liveness` (when given) does not suspect.
+ */
+export function isNodeAlive(broker: ServiceBroker, nodeID: string, liveness?: Pick<Liveness, "isSuspect">): boolean {
   if (nodeID === broker.nodeID) return true;
   const node = broker.registry.nodes.get(nodeID) as { available?: boolean } | undefined;
-  return Boolean(node?.available);
+  return Boolean(node?.available) && !liveness?.isSuspect(nodeID);
 }
 
 export class Placement {
   /** Owners learnt from stream events. */
   private readonly known = new Map<string, string>();
 
-  constructor(private readonly broker: ServiceBroker) {}
+  constructor(
+    private readonly broker: ServiceBroker,
+    private readonly liveness?: Pick<Liveness, "isSuspect">,
+  ) {}
 
-  /** Live nodes running the `stream` service, sorted. */
+  /** Live nodes running the `stream` service that are not suspected, sorted. */
   workers(): string[] {
-    return nodesRunning(this.broker, "stream");
+    return nodesRunning(this.broker, "stream").filter((id) => !this.liveness?.isSuspect(id));
   }
 
-  /** Whether `nodeID` is a live member of the cluster. */
+  /** Whether `nodeID` is a live member of the cluster, not suspected. */
   isAlive(nodeID: string): boolean {
-    return isNodeAlive(this.broker, nodeID);
+    return isNodeAlive(this.broker, nodeID, this.liveness);
   }
 
   /** The node to send `streamId`'s calls to: its known live owner, else the rendezvous choice. */

@@ -1,5 +1,6 @@
 /**
- * Cluster state that must outlive a node: stream-ownership leases and listener sessions. In memory
+ * Cluster state that must outlive a node: stream-ownership leases, where each live stream is (its
+ * media time and clock, for the node that takes it over) and listener sessions. In memory
  * on one node; in Redis (ioredis) when REDIS_URL is set, so that a listener whose gateway died can
  * resume its session on another gateway, and two nodes never own one stream.
  *
@@ -8,6 +9,7 @@
  * (compare-and-set in a Lua script, so two claimants cannot both win).
  */
 import Redis from "ioredis";
+import type { ClockMapping } from "../../media/clock/media-clock";
 
 /** Listener-session state carried across gateways. */
 export interface SessionRecord {
@@ -20,6 +22,21 @@ export interface SessionRecord {
   reconnects: number;
 }
 
+/**
+ * Where a live stream is, saved by its owner with each lease renewal, so that a node taking the
+ * stream over goes on from there (actors/stream/live-stream.ts `continueFrom`).
+ */
+export interface StreamClockState {
+  /** Media time of the next frame, samples at 48 kHz. */
+  mediaTime: number;
+  /** Next sequence number of rendition 0. */
+  seq: number;
+  /** The broadcaster session on air. */
+  sessionId: string;
+  /** The media clock's mapping (media time → cluster µs) anchored at `mediaTime`; null before it has one. */
+  mapping: ClockMapping | null;
+}
+
 export interface ClusterStore {
   readonly kind: string;
   /**
@@ -30,6 +47,10 @@ export interface ClusterStore {
   /** Extends `nodeID`'s lease; false when it no longer holds it. */
   renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean>;
   releaseOwner(streamId: string, nodeID: string): Promise<void>;
+  /** Saves where `streamId` is, kept `ttlMs`. */
+  saveStreamState(streamId: string, state: StreamClockState, ttlMs: number): Promise<void>;
+  /** Where `streamId` was last saved; null when never or expired. */
+  loadStreamState(streamId: string): Promise<StreamClockState | null>;
   saveSessions(records: SessionRecord[], ttlMs: number): Promise<void>;
   loadSession(sessionId: string): Promise<SessionRecord | null>;
   deleteSession(sessionId: string): Promise<void>;
@@ -49,6 +70,7 @@ export class MemoryStore implements ClusterStore {
   readonly kind = "memory";
   private readonly ownerKey = (streamId: string) => `owner:${streamId}`;
   private readonly sessionKey = (sessionId: string) => `session:${sessionId}`;
+  private readonly stateKey = (streamId: string) => `state:${streamId}`;
   private readonly values = new Map<string, { value: string; expiresAt: number }>();
   private sweptAt = Date.now();
 
@@ -92,6 +114,15 @@ export class MemoryStore implements ClusterStore {
     if (this.get(this.ownerKey(streamId)) === nodeID) this.values.delete(this.ownerKey(streamId));
   }
 
+  async saveStreamState(streamId: string, state: StreamClockState, ttlMs: number): Promise<void> {
+    this.set(this.stateKey(streamId), JSON.stringify(state), ttlMs);
+  }
+
+  async loadStreamState(streamId: string): Promise<StreamClockState | null> {
+    const v = this.get(this.stateKey(streamId));
+    return v ? (JSON.parse(v) as StreamClockState) : null;
+  }
+
   async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {
     for (const r of records) this.set(this.sessionKey(r.sessionId), JSON.stringify(r), ttlMs);
   }
@@ -126,12 +157,14 @@ export class RedisStore implements ClusterStore {
   private readonly redis: Redis;
   private readonly ownerKey: (streamId: string) => string;
   private readonly sessionKey: (sessionId: string) => string;
+  private readonly stateKey: (streamId: string) => string;
 
-  /** Keys are `<namespace>:owner:<streamId>` and `<namespace>:session:<sessionId>`. */
+  /** Keys are `<namespace>:owner:<streamId>`, `<namespace>:state:<streamId>` and `<namespace>:session:<sessionId>`. */
   constructor(url: string, namespace: string) {
     this.kind = url;
     this.ownerKey = (streamId) => `${namespace}:owner:${streamId}`;
     this.sessionKey = (sessionId) => `${namespace}:session:${sessionId}`;
+    this.stateKey = (streamId) => `${namespace}:state:${streamId}`;
     this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
     this.redis.on("error", () => undefined); // ioredis reconnects by itself; calls fail meanwhile
   }
@@ -149,6 +182,15 @@ export class RedisStore implements ClusterStore {
 
   async releaseOwner(streamId: string, nodeID: string): Promise<void> {
     await this.redis.eval(RELEASE_LUA, 1, this.ownerKey(streamId), nodeID);
+  }
+
+  async saveStreamState(streamId: string, state: StreamClockState, ttlMs: number): Promise<void> {
+    await this.redis.set(this.stateKey(streamId), JSON.stringify(state), "PX", ttlMs);
+  }
+
+  async loadStreamState(streamId: string): Promise<StreamClockState | null> {
+    const v = await this.redis.get(this.stateKey(streamId));
+    return v ? (JSON.parse(v) as StreamClockState) : null;
   }
 
   async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {

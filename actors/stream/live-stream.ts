@@ -4,11 +4,12 @@
  * frame with a sequence number and media time. No I/O here; the service wires it to the bus.
  */
 import type { Rendition } from "../../media/ladder";
-import { MediaClock } from "../../media/clock/media-clock";
+import { clusterTimeOf, MediaClock, type ClockMapping } from "../../media/clock/media-clock";
 import type { SyncTick } from "../../media/clock/playout";
 import { AudioFlag, writeAudioHeader } from "../../media/wire";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { IngestFormat, StreamInfo } from "../../media/wire/control";
+import type { StreamClockState } from "../cluster/store";
 import { VezaError } from "../errors";
 import { RealTimePolicer, type PolicerOptions } from "./real-time-policer";
 
@@ -63,6 +64,8 @@ export class LiveStream {
   private resetAt: number | null = null;
   /** Holds the broadcaster on air to real time; a new one per broadcaster. */
   policer: RealTimePolicer;
+  /** A former owner's clock mapping to go on from at the next frame (a re-homed broadcast), else null. */
+  private carried: ClockMapping | null = null;
   /** ms since epoch the stream last had a broadcaster or listeners; for garbage collection. */
   lastActiveAt = Date.now();
 
@@ -108,6 +111,25 @@ export class LiveStream {
     if (metadata !== undefined) this.metadata = metadata;
     this.discontinuity = true;
     this.touch();
+  }
+
+  /**
+   * Goes on from where the stream's former owner left it (`state`, from the cluster store): media
+   * time never goes back, and sequence numbers go on. When `sameBroadcast` (the broadcaster on air
+   * there re-homed here: the same sound card) the clock mapping goes on too, so the next frame is
+   * stamped with the media time its arrival has on the former owner's line, and synchronised
+   * listeners hear a gap but keep their timeline (no hard resync). Call right after {@link start}.
+   */
+  continueFrom(state: StreamClockState, sameBroadcast: boolean): void {
+    if (state.mediaTime > this.mediaTime) this.mediaTime = state.mediaTime;
+    this.nextSeq.set(0, Math.max(this.nextSeq.get(0) ?? 0, state.seq));
+    this.carried = sameBroadcast ? state.mapping : null;
+  }
+
+  /** What a next owner needs to go on from here ({@link continueFrom}); null before the first frame. */
+  clockState(): StreamClockState | null {
+    if (this.lifecycle.state !== "live" || this.clock.samples === 0) return null;
+    return { mediaTime: this.mediaTime, seq: this.nextSeq.get(0) ?? 0, sessionId: this.lifecycle.broadcaster.sessionId, mapping: this.clock.mapping(this.mediaTime) };
   }
 
   /** Takes broadcaster `sessionId` off air. Returns false when it was not the one on air. */
@@ -172,6 +194,7 @@ export class LiveStream {
    * audio.data message that the caller owns; `arrivalUs` is when it reached this node (cluster µs).
    */
   stamp(message: Uint8Array, rendition: number, duration: number, arrivalUs: number): Uint8Array {
+    if (rendition === 0 && this.discontinuity && this.carried) this.resumeClock(this.carried, arrivalUs);
     const seq = this.nextSeq.get(rendition) ?? 0;
     this.nextSeq.set(rendition, (seq + 1) >>> 0);
     const flags = this.discontinuity ? AudioFlag.DISCONTINUITY : 0;
@@ -185,7 +208,8 @@ export class LiveStream {
     });
     if (rendition === 0) {
       if (this.discontinuity) {
-        this.clock.reset();
+        if (this.carried) this.carried = null;
+        else this.clock.reset();
         this.resetAt = this.mediaTime;
       }
       this.clock.add(this.mediaTime, arrivalUs);
@@ -196,6 +220,20 @@ export class LiveStream {
       this.discontinuity = false;
     }
     return message;
+  }
+
+  /**
+   * Places the first frame after a re-homing on the former owner's line: the media time its
+   * arrival `arrivalUs` has there, down to the 20 ms grid (so the frame lies on or above the line and
+   * leaves the floor where it was), and never before the media time already reached.
+   */
+  private resumeClock(mapping: ClockMapping, arrivalUs: number): void {
+    const onLine = mapping.anchorMediaTime + ((arrivalUs - mapping.anchorClusterUs) * mapping.rateHz) / 1e6;
+    const grid = 960;
+    this.mediaTime = Math.max(this.mediaTime, Math.floor(onLine / grid) * grid);
+    this.clock.seed(mapping, this.mediaTime);
+    // the frame must not lie below the line: its cluster time there is at most its arrival
+    if (clusterTimeOf(mapping, this.mediaTime) > arrivalUs) this.clock.reset();
   }
 
   /**

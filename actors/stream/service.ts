@@ -9,7 +9,9 @@ import { clusterNowUs } from "../../media/clock/cluster-time";
 import { AUDIO_HEADER_BYTES } from "../../media/wire/constants";
 import type { StreamInfo } from "../../media/wire/control";
 import { subjects } from "../../transports";
+import { BEAT_INTERVAL_MS } from "../cluster/liveness";
 import { isNodeAlive } from "../cluster/placement";
+import type { StreamClockState } from "../cluster/store";
 import { call, emitEvent, parseParams, type EventPayloads } from "../contract";
 import { requireAdmin } from "../auth/service";
 import { VezaError } from "../errors";
@@ -29,8 +31,12 @@ const STATUS_INTERVAL_MS = 250;
  * sees the others again first.
  */
 const NODE_GONE_GRACE_MS = 2000;
-/** Ownership lease of a live stream (ms), renewed every third of it. */
+/** Ownership lease of a live stream (ms), renewed every third of it, with the stream's clock state. */
 const LEASE_TTL_MS = 3000;
+/** A live stream's clock state (media time, seq, clock mapping) is kept this long after its last save (ms). */
+const STATE_TTL_MS = IDLE_FORGET_MS;
+/** How long a new owner waits for the former owner's clock state before starting without it (ms). */
+const STATE_LOAD_TIMEOUT_MS = 300;
 
 export function streamService(node: NodeContext): ServiceSchema {
   const streams = new Map<string, LiveStream>();
@@ -39,6 +45,13 @@ export function streamService(node: NodeContext): ServiceSchema {
   const statusTimers = new Map<string, NodeJS.Timeout>();
   /** Streams whose encoder is draining before they go off air. */
   const closing = new Set<string>();
+  /**
+   * Streams whose frames are refused until this node confirms it still holds their lease: its
+   * event loop stalled long enough for the others to suspect it and re-home them (a frozen owner
+   * that wakes up must never stamp beside its successor).
+   */
+  const fenced = new Set<string>();
+  const fenceAfterMs = Math.max(2 * BEAT_INTERVAL_MS, node.config.failoverDetectMs - 2 * BEAT_INTERVAL_MS);
   let gcTimer: NodeJS.Timeout | null = null;
   let leaseTimer: NodeJS.Timeout | null = null;
   let tickTimer: NodeJS.Timeout | null = null;
@@ -65,8 +78,10 @@ export function streamService(node: NodeContext): ServiceSchema {
         const p = parseParams("stream.start", ctx.params);
         const renditions = renditionsOf(p.ladder);
         const me = this.broker.nodeID;
-        const holder = await node.store.claimOwner(p.streamId, me, (id) => isNodeAlive(this.broker, id), LEASE_TTL_MS);
+        const holder = await node.store.claimOwner(p.streamId, me, (id) => isNodeAlive(this.broker, id, node.liveness), LEASE_TTL_MS);
         if (holder !== me) throw new VezaError("STREAM_MOVED", `stream ${p.streamId} is owned by ${holder}`, { owner: holder });
+        const created = !streams.has(p.streamId);
+        const former = created ? await loadState(p.streamId) : null;
         const stream = getOrCreate(p.streamId, me);
         // throws BROADCASTER_EXISTS before anything of the broadcaster on air is touched
         stream.start(
@@ -75,6 +90,8 @@ export function streamService(node: NodeContext): ServiceSchema {
           p.metadata,
           p.resume,
         );
+        fenced.delete(p.streamId);
+        if (former) stream.continueFrom(former, former.sessionId === p.broadcaster.sessionId || former.sessionId === p.resume);
         stream.playoutDelayMs = p.playoutDelayMs ?? node.config.playoutDelayMs;
         stream.renditions = renditions;
         closeInput(p.streamId);
@@ -104,7 +121,7 @@ export function streamService(node: NodeContext): ServiceSchema {
         const p = parseParams("stream.stop", ctx.params);
         const stream = streams.get(p.streamId);
         if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
-        await takeOffAir(this.broker, stream, p.sessionId, p.reason, undefined, p.ingestBytes);
+        await takeOffAir(this.broker, stream, p.sessionId, p.reason, { ingestBytes: p.ingestBytes });
         return stream.info();
       },
 
@@ -115,7 +132,7 @@ export function streamService(node: NodeContext): ServiceSchema {
         if (!stream) throw new VezaError("STREAM_NOT_FOUND", `no stream ${p.streamId}`);
         if (stream.lifecycle.state === "live") {
           node.access.auditEvent("stream.end", { streamId: p.streamId, sub: admin.sub, broadcaster: stream.lifecycle.broadcaster.sub, from: ctx.nodeID });
-          await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "stop", "STREAM_ENDED");
+          await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "stop", { code: "STREAM_ENDED" });
         }
         return stream.info();
       },
@@ -157,10 +174,15 @@ export function streamService(node: NodeContext): ServiceSchema {
     },
 
     events: {
-      /** Another node took a stream over (failover): forget this node's stale copy of it. */
+      /**
+       * Another node took a stream over (failover): forget this node's stale copy of it. Still live
+       * here, this node was suspected (frozen, cut off) and replaced: it goes off air without a word.
+       */
       "stream.start"(ctx: Context<EventPayloads["stream.start"]>) {
         const own = streams.get(ctx.params.streamId);
-        if (own && ctx.params.owner !== this.broker.nodeID && own.lifecycle.state !== "live") streams.delete(ctx.params.streamId);
+        if (!own || ctx.params.owner === this.broker.nodeID) return;
+        if (own.lifecycle.state === "live") void takeOffAir(this.broker, own, own.lifecycle.broadcaster.sessionId, "error", { replacedBy: ctx.params.owner });
+        else streams.delete(ctx.params.streamId);
       },
       "encoder.restarted"(ctx: Context<EventPayloads["encoder.restarted"]>) {
         streams.get(ctx.params.streamId)?.markDiscontinuity();
@@ -168,7 +190,7 @@ export function streamService(node: NodeContext): ServiceSchema {
       async "encoder.failed"(ctx: Context<EventPayloads["encoder.failed"]>) {
         const stream = streams.get(ctx.params.streamId);
         if (stream?.lifecycle.state === "live") {
-          await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "error", ctx.params.code);
+          await takeOffAir(this.broker, stream, stream.lifecycle.broadcaster.sessionId, "error", { code: ctx.params.code });
         }
       },
       "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
@@ -206,8 +228,10 @@ export function streamService(node: NodeContext): ServiceSchema {
       gcTimer.unref();
       leaseTimer = setInterval(() => void renewLeases(this.broker), LEASE_TTL_MS / 3);
       leaseTimer.unref();
+      node.liveness.onStall((gapMs) => fenceAll(this.broker, gapMs));
       tickTimer = setInterval(() => {
         for (const s of streams.values()) {
+          if (fenced.has(s.streamId)) continue;
           const tick = s.syncTick(true);
           if (tick) emitEvent(this.broker, "stream.clock", { streamId: s.streamId, tick });
           demand.update(s);
@@ -266,6 +290,12 @@ export function streamService(node: NodeContext): ServiceSchema {
   function onFrame(broker: Context["broker"], stream: LiveStream, message: Uint8Array): void {
     const arrivalUs = clusterNowUs();
     if (stream.lifecycle.state !== "live" || message.length <= AUDIO_HEADER_BYTES) return;
+    const gapMs = node.liveness.loopGapMs();
+    if (gapMs > fenceAfterMs) fenceAll(broker, gapMs);
+    if (fenced.has(stream.streamId)) {
+      node.metrics.framesDropped.inc({ reason: "fenced" });
+      return;
+    }
     const duration = ((message[14] ?? 0) << 8) | (message[15] ?? 0);
     if (duration === 0) {
       node.metrics.framesDropped.inc({ reason: "bad_frame" });
@@ -276,7 +306,7 @@ export function streamService(node: NodeContext): ServiceSchema {
       node.metrics.framesDropped.inc({ reason: "too_fast" });
       if (verdict === "abuse" && stream.lifecycle.state === "live") {
         node.log.warn({ streamId: stream.streamId, droppedMs: stream.policer.droppedSamples / 48 }, "broadcaster faster than real time; closing it");
-        void takeOffAir(broker, stream, stream.lifecycle.broadcaster.sessionId, "error", "BROADCASTER_TOO_FAST");
+        void takeOffAir(broker, stream, stream.lifecycle.broadcaster.sessionId, "error", { code: "BROADCASTER_TOO_FAST" });
       }
       return;
     }
@@ -291,9 +321,13 @@ export function streamService(node: NodeContext): ServiceSchema {
   /**
    * Takes broadcaster `sessionId` off air. For a container format the encoder is closed first,
    * while the stream is still live, so the frames ffmpeg flushes at the end (the input's last
-   * bytes) are still stamped and published; then the stream goes off air.
+   * bytes) are still stamped and published; then the stream goes off air. `o.code` is told to the
+   * broadcaster's gateway in stream.stop; `o.replacedBy`: another node owns the stream now, so the
+   * stream goes off air here without a word (no lease to release, no event: the gateways follow
+   * the new owner, and the broadcaster stays on air there).
    */
-  async function takeOffAir(broker: Context["broker"], stream: LiveStream, sessionId: string, reason: "stop" | "disconnect" | "error", code?: string, ingestBytes?: number): Promise<void> {
+  async function takeOffAir(broker: Context["broker"], stream: LiveStream, sessionId: string, reason: "stop" | "disconnect" | "error", o: { code?: string; ingestBytes?: number; replacedBy?: string } = {}): Promise<void> {
+    const { code, ingestBytes, replacedBy } = o;
     const format = stream.format;
     if (!stream.isOnAir(sessionId) || closing.has(stream.streamId)) return;
     if (format && format !== "opus") {
@@ -308,8 +342,20 @@ export function streamService(node: NodeContext): ServiceSchema {
     }
     if (!stream.stop(sessionId, reason)) return;
     closeInput(stream.streamId);
+    fenced.delete(stream.streamId);
     demand.reset(stream.streamId);
     ladder.update(stream);
+    if (replacedBy) {
+      // not ours any more: forget it, so that nothing here speaks for it again
+      streams.delete(stream.streamId);
+      demand.forget(stream.streamId);
+      ladder.forget(stream.streamId);
+      clearTimeout(statusTimers.get(stream.streamId));
+      statusTimers.delete(stream.streamId);
+      node.metrics.streamsLive.set(liveCount());
+      node.log.warn({ streamId: stream.streamId, owner: replacedBy }, "stream taken over by another node; off air here");
+      return;
+    }
     await node.store.releaseOwner(stream.streamId, broker.nodeID).catch((err: unknown) => node.log.warn({ err, streamId: stream.streamId }, "lease release failed"));
     node.metrics.streamsLive.set(liveCount());
     const info: StreamInfo = stream.info();
@@ -318,17 +364,46 @@ export function streamService(node: NodeContext): ServiceSchema {
     emitEvent(broker, "stream.status", info);
   }
 
-  /** Renews the lease of every live stream; one that was lost (taken over) goes off air. */
-  async function renewLeases(broker: Context["broker"]): Promise<void> {
-    for (const stream of streams.values()) {
+  /**
+   * Renews the lease of every live stream and saves its clock state; one that was lost (taken
+   * over) goes off air here without a word. A fenced stream is unfenced once its lease is renewed.
+   */
+  async function renewLeases(broker: Context["broker"], only?: LiveStream): Promise<void> {
+    for (const stream of only ? [only] : [...streams.values()]) {
       if (stream.lifecycle.state !== "live") continue;
       const sessionId = stream.lifecycle.broadcaster.sessionId;
       const held = await node.store.renewOwner(stream.streamId, broker.nodeID, LEASE_TTL_MS).catch((err: unknown) => {
         node.log.warn({ err, streamId: stream.streamId }, "lease renewal failed");
         return true; // the store is unreachable: keep serving, the lease holds until its TTL
       });
-      if (!held) await takeOffAir(broker, stream, sessionId, "error", "OWNER_LOST");
+      if (!held) {
+        await takeOffAir(broker, stream, sessionId, "error", { replacedBy: "another node (lease lost)" });
+        continue;
+      }
+      if (fenced.delete(stream.streamId)) node.log.info({ streamId: stream.streamId }, "lease still held after a stall: stamping again");
+      const state = stream.clockState();
+      if (state) await node.store.saveStreamState(stream.streamId, state, STATE_TTL_MS).catch(() => undefined);
     }
+  }
+
+  /**
+   * This node's event loop stalled for `gapMs` (liveness.ts): long enough for the others to
+   * suspect it. Every live stream refuses frames until its lease is confirmed.
+   */
+  function fenceAll(broker: Context["broker"], gapMs: number): void {
+    if (gapMs <= fenceAfterMs) return;
+    for (const stream of streams.values()) {
+      if (stream.lifecycle.state !== "live" || fenced.has(stream.streamId)) continue;
+      fenced.add(stream.streamId);
+      node.log.warn({ streamId: stream.streamId, stallMs: Math.round(gapMs) }, "event loop stalled: frames refused until the lease is confirmed");
+      void renewLeases(broker, stream);
+    }
+  }
+
+  /** The clock state a former owner saved, or null (none, or the store slower than {@link STATE_LOAD_TIMEOUT_MS}). */
+  async function loadState(streamId: string): Promise<StreamClockState | null> {
+    const timeout = new Promise<null>((r) => setTimeout(() => r(null), STATE_LOAD_TIMEOUT_MS).unref());
+    return Promise.race([node.store.loadStreamState(streamId).catch(() => null), timeout]);
   }
 
   function scheduleStatus(broker: Context["broker"], stream: LiveStream): void {

@@ -54,6 +54,19 @@ export class MediaClock {
     this.line = null;
   }
 
+  /**
+   * Starts again from a mapping another node published (a re-homed stream whose broadcaster goes
+   * on): points on its line over the `spanSamples` before media time `until`, so the rate is known
+   * at once and the floor stays where listeners have it, unless frames arrive below it.
+   */
+  seed(mapping: ClockMapping, until: number, spanSamples = 10 * 48_000): void {
+    this.reset();
+    for (let k = 10; k >= 1; k--) {
+      const m = until - (spanSamples * k) / 10;
+      this.add(m, clusterTimeOf(mapping, m));
+    }
+  }
+
   /** Frames in the window. */
   get samples(): number {
     return this.window.length;

@@ -76,35 +76,48 @@ describe("cluster: 3 node processes over NATS and Redis", function () {
     }
   });
 
-  it("re-homes a stream on another worker when its owner dies, once the broadcaster reconnects", async () => {
+  it("re-homes a stream on another worker when its owner dies: the broadcaster goes on, media time goes on", async () => {
     const cluster = await startCluster(SPECS);
     const { a, b, c } = cluster.nodes as Record<"a" | "b" | "c", (typeof cluster.nodes)[string]>;
     try {
       const streamId = streamOwnedBy("c", ["a", "c"], "rehome");
       const listeners = await openListeners(a!.url, streamId, 5, { reconnect: true });
       const broadcast = await startBroadcast([b!.url, a!.url], streamId, "awakening.ogg", "opus", { startSeconds: 50, reconnect: true });
+      // per listener: the largest silence after the kill, and the media time and wall time it spanned
+      const gaps = listeners.map(() => ({ wallMs: 0, mediaMs: 0, backwards: 0, last: null as null | { at: number; end: number } }));
+      listeners.forEach((l, i) => {
+        l.onFrame = (f, at) => {
+          const g = gaps[i]!;
+          if (g.last && f.mediaTime < g.last.end) g.backwards++;
+          if (g.last && at - g.last.at > g.wallMs) Object.assign(g, { wallMs: at - g.last.at, mediaMs: (f.mediaTime - g.last.end) / 48 });
+          g.last = { at, end: f.mediaTime + f.duration };
+        };
+      });
       await waitForAudio(listeners, 2000, 10_000);
       assert.equal((await streamInfo(a!.http, streamId)).owner, "c");
-      const reconnected = new Promise<number>((r) => broadcast.once("reconnected", () => r(Date.now())));
+      const killedAt = Date.now();
       c!.proc.kill("SIGKILL");
-      // until the cluster declares c dead (4 s of missed heartbeats), the API answers from what
-      // the gateway knows, within a second, marked stale, instead of waiting for c
-      const asked = Date.now();
+      // the API answers within a second whatever it knows: the dead owner's last view (stale) or the new owner's
       const [one, all] = await Promise.all([streamInfo(b!.http, streamId), fetch(`${b!.http}/api/streams`).then(async (r) => (await r.json()) as Info[])]);
-      const apiMs = Date.now() - asked;
-      console.log(`      API with the owner dead: ${apiMs} ms, stale ${one.stale}`);
+      const apiMs = Date.now() - killedAt;
+      console.log(`      API with the owner dead: ${apiMs} ms, owner ${one.owner}, stale ${one.stale}`);
       assert.ok(apiMs <= 1500, `the API answered in ${apiMs} ms`);
-      assert.deepEqual([one.owner, one.stale], ["c", true]);
-      assert.equal(all.find((x) => x.streamId === streamId)?.stale, true);
-      const at = await reconnected;
+      assert.ok(one.stale === true || one.owner === "a", `either c's last view, stale, or a's: ${JSON.stringify(one)}`);
+      assert.ok(all.some((x) => x.streamId === streamId));
       const heard = listeners.map((l) => l.stats.frames);
-      await waitFor(() => listeners.every((l, i) => l.stats.frames > heard[i]! + 5), 2000, "audio again within 2 s of the broadcaster's reconnection");
-      const resumedMs = Date.now() - at;
+      await waitFor(() => listeners.every((l, i) => l.stats.frames > heard[i]! + 50), 5000, "audio again on every listener");
       const info = await streamInfo(b!.http, streamId);
-      assert.equal(info.owner, "a", "re-homed on the surviving worker");
-      assert.equal(info.state, "live");
-      console.log(`      owner failover: audio ${resumedMs} ms after the broadcaster reconnected`);
-      assert.ok(resumedMs <= 2000, `resumed ${resumedMs} ms after the broadcaster reconnected`);
+      assert.deepEqual([info.owner, info.state], ["a", "live"], "re-homed on the surviving worker");
+      const worst = Math.max(...gaps.map((g) => g.wallMs));
+      console.log(`      owner failover: silence ${gaps.map((g) => g.wallMs).join(", ")} ms; media time jumped ${gaps.map((g) => Math.round(g.mediaMs)).join(", ")} ms`);
+      // the failure detector (FAILOVER_DETECT_MS 600) re-homes it, not Moleculer's 4 s heartbeat time-out
+      assert.ok(worst <= 2000, `silence of ${worst} ms`);
+      assert.equal(broadcast.reconnects, 0, "the broadcaster never noticed: its gateway re-homed the stream");
+      for (const g of gaps) {
+        assert.equal(g.backwards, 0, "media time never goes back");
+        // media time goes on in real time through the gap, so synchronised listeners keep their timeline
+        assert.ok(Math.abs(g.mediaMs + 20 - g.wallMs) <= 200, `media time jumped ${g.mediaMs} ms over a ${g.wallMs} ms silence`);
+      }
       await broadcast.stop();
       for (const l of listeners) l.close();
     } finally {

@@ -9,6 +9,7 @@
  * - `ingest.<streamId>`: bytes from the broadcaster as received (audio.data or container bytes).
  * - `encoded.<streamId>.<rendition>`: audio.data from an encoder, before the stream stamps it.
  * - `audio.<streamId>.<rendition>`: stamped audio.data, what listeners receive.
+ * - `node.beat`: every node's id, every 100 ms: the failure detector (actors/cluster/liveness.ts).
  */
 
 /** Called with each message; `data` is owned by the handler (it may keep or mutate it). */
@@ -29,4 +30,5 @@ export const subjects = {
   ingest: (streamId: string) => `ingest.${streamId}`,
   encoded: (streamId: string, rendition: number) => `encoded.${streamId}.${rendition}`,
   audio: (streamId: string, rendition: number) => `audio.${streamId}.${rendition}`,
+  beat: "node.beat",
 };
