@@ -8,8 +8,9 @@
  * gateways re-home the broadcasters whose streams it owned (gateway/rehome.ts). This is the
  * fixed-timeout heartbeat detector of Chandra & Toueg ("Unreliable failure detectors for reliable
  * distributed systems", JACM 1996): it can suspect a node that is only slow, so what it triggers is
- * fenced (a suspected owner that comes back refuses to stamp until its lease is confirmed:
- * {@link Liveness.loopGapMs}, actors/stream/fence.ts).
+ * fenced: an owner that may have gone unseen refuses to stamp until its lease is confirmed
+ * ({@link Liveness.unseenMs}, actors/stream/service.ts), and gateways drop frames that go back in
+ * media time (actors/relay/stream-relay.ts).
  *
  * An observer judges nobody while it cannot trust its own view: when its own event loop stalled
  * (it may not have read the beats waiting in its socket yet) or when its own beat has not come
@@ -75,7 +76,11 @@ export class Liveness {
     this.listeners.push(listener);
   }
 
-  /** Calls `listener` with the gap (ms) when this node's own beat timer ran late: its event loop stalled. */
+  /**
+   * Calls `listener` (every beat period while it lasts) with how long this node may have been unseen
+   * by the others (ms, {@link unseenMs}) once that passes 2.5 beat periods: its event loop stalled,
+   * or its own beats stopped coming back (cut off from the bus).
+   */
   onStall(listener: (gapMs: number) => void): void {
     this.stallListeners.push(listener);
   }
@@ -86,12 +91,15 @@ export class Liveness {
   }
 
   /**
-   * ms since this node's own beat timer last ran: about {@link BEAT_INTERVAL_MS} when healthy, more
-   * when the event loop was stalled (a long GC, SIGSTOP). A stalled node may have been suspected
-   * and replaced meanwhile, so work done for others right after a stall is fenced by this.
+   * How long the others may not have heard this node (ms): the larger of the time since its own
+   * beat timer last ran (more than {@link BEAT_INTERVAL_MS} when the event loop stalled: a long GC,
+   * SIGSTOP) and the time since its own beat last came back through the bus (cut off from NATS).
+   * A node unseen for long may have been suspected and replaced meanwhile, so the work it does for
+   * others is fenced by this (actors/stream/service.ts).
    */
-  loopGapMs(): number {
-    return performance.now() - this.lastTickAt;
+  unseenMs(): number {
+    const now = performance.now();
+    return Math.max(now - this.lastTickAt, now - (this.heardAt.get(this.nodeID) ?? now));
   }
 
   /** Whether this node can judge others now (its own loop and its own beats are on time). */
@@ -106,12 +114,12 @@ export class Liveness {
 
   private tick(): void {
     const now = performance.now();
-    const gapMs = now - this.lastTickAt;
-    const stalled = gapMs > BLIND_AFTER_BEATS * BEAT_INTERVAL_MS;
-    this.lastTickAt = now;
-    if (stalled) for (const listener of this.stallListeners) listener(gapMs);
-    this.bus.publish(subjects.beat, this.beat);
+    const unseenMs = this.unseenMs();
+    const stalled = now - this.lastTickAt > BLIND_AFTER_BEATS * BEAT_INTERVAL_MS;
     const deaf = now - (this.heardAt.get(this.nodeID) ?? now) > BLIND_AFTER_BEATS * BEAT_INTERVAL_MS;
+    this.lastTickAt = now;
+    if (stalled || deaf) for (const listener of this.stallListeners) listener(unseenMs);
+    this.bus.publish(subjects.beat, this.beat);
     if (stalled || deaf) {
       if (!this.blind) this.log.warn({ stalled, deaf }, "failure detector blind: this node's loop stalled or its own beats are not coming back");
       this.blind = true;

@@ -44,7 +44,10 @@ export interface ClusterStore {
    * Returns the holder after the call (`nodeID` when the claim succeeded).
    */
   claimOwner(streamId: string, nodeID: string, isAlive: (nodeID: string) => boolean, ttlMs: number): Promise<string>;
-  /** Extends `nodeID`'s lease; false when it no longer holds it. */
+  /**
+   * Extends `nodeID`'s lease, or takes it again when nobody holds it (it expired, or the store
+   * restarted empty); false when another node holds it.
+   */
   renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean>;
   releaseOwner(streamId: string, nodeID: string): Promise<void>;
   /** Saves where `streamId` is, kept `ttlMs`. */
@@ -105,7 +108,8 @@ export class MemoryStore implements ClusterStore {
   }
 
   async renewOwner(streamId: string, nodeID: string, ttlMs: number): Promise<boolean> {
-    if (this.get(this.ownerKey(streamId)) !== nodeID) return false;
+    const holder = this.get(this.ownerKey(streamId));
+    if (holder !== null && holder !== nodeID) return false;
     this.set(this.ownerKey(streamId), nodeID, ttlMs);
     return true;
   }
@@ -149,7 +153,13 @@ if (not cur) or cur == ARGV[1] or cur == ARGV[3] then
   return ARGV[1]
 end
 return cur`;
-const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RENEW_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
 const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class RedisStore implements ClusterStore {

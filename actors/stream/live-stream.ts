@@ -31,6 +31,9 @@ export type Lifecycle =
   | { state: "live"; broadcaster: Broadcaster }
   | { state: "ended"; endedAt: number };
 
+/** After a resumption, frames early on the carried clock line are kept out of its estimate for this long (samples: 5 s). */
+const CARRY_GUARD_SAMPLES = 5 * 48_000;
+
 export class LiveStream {
   lifecycle: Lifecycle = { state: "offline" };
   title = "";
@@ -64,7 +67,11 @@ export class LiveStream {
   private resetAt: number | null = null;
   /** Holds the broadcaster on air to real time; a new one per broadcaster. */
   policer: RealTimePolicer;
-  /** A former owner's clock mapping to go on from at the next frame (a re-homed broadcast), else null. */
+  /** The carried line and the media time until which frames early on it are kept out of the estimate. */
+  private carryGuard: { mapping: ClockMapping; until: number } | null = null;
+  /** The session of the current or last broadcaster. */
+  private lastSessionId: string | null = null;
+  /** A clock mapping to go on from at the next frame (a re-homed or resumed broadcast), else null. */
   private carried: ClockMapping | null = null;
   /** ms since epoch the stream last had a broadcaster or listeners; for garbage collection. */
   lastActiveAt = Date.now();
@@ -103,6 +110,10 @@ export class LiveStream {
     }
     // a takeover (resume) keeps its predecessor's policer: reconnecting must not refill the burst
     if (onAir === null) this.policer = new RealTimePolicer(this.pacing);
+    // the same broadcast coming back (its last session resumed, e.g. after its connection was cut):
+    // the same sound card, so the clock mapping goes on through the gap
+    if (resume !== undefined && resume === this.lastSessionId && this.clock.samples > 0) this.carried = this.clock.mapping(this.mediaTime);
+    this.lastSessionId = b.sessionId;
     this.lifecycle = { state: "live", broadcaster: b };
     this.format = b.format;
     this.broadcastBytes = 0;
@@ -212,7 +223,10 @@ export class LiveStream {
         else this.clock.reset();
         this.resetAt = this.mediaTime;
       }
-      this.clock.add(this.mediaTime, arrivalUs);
+      // after a resumption, frames that came early on the carried line are the broadcaster's backlog
+      // (sent in a burst on reconnecting), not a sign that its clock moved: they do not pull the floor
+      const early = this.carryGuard && this.mediaTime < this.carryGuard.until && arrivalUs < clusterTimeOf(this.carryGuard.mapping, this.mediaTime);
+      if (!early) this.clock.add(this.mediaTime, arrivalUs);
       this.broadcastBytes += message.length - AUDIO_HEADER_BYTES;
       this.broadcastSamples += duration;
       this.mediaTime += duration;
@@ -232,6 +246,7 @@ export class LiveStream {
     const grid = 960;
     this.mediaTime = Math.max(this.mediaTime, Math.floor(onLine / grid) * grid);
     this.clock.seed(mapping, this.mediaTime);
+    this.carryGuard = { mapping, until: this.mediaTime + CARRY_GUARD_SAMPLES };
     // the frame must not lie below the line: its cluster time there is at most its arrival
     if (clusterTimeOf(mapping, this.mediaTime) > arrivalUs) this.clock.reset();
   }

@@ -290,8 +290,8 @@ export function streamService(node: NodeContext): ServiceSchema {
   function onFrame(broker: Context["broker"], stream: LiveStream, message: Uint8Array): void {
     const arrivalUs = clusterNowUs();
     if (stream.lifecycle.state !== "live" || message.length <= AUDIO_HEADER_BYTES) return;
-    const gapMs = node.liveness.loopGapMs();
-    if (gapMs > fenceAfterMs) fenceAll(broker, gapMs);
+    const unseenMs = node.liveness.unseenMs();
+    if (unseenMs > fenceAfterMs) fenceAll(broker, unseenMs);
     if (fenced.has(stream.streamId)) {
       node.metrics.framesDropped.inc({ reason: "fenced" });
       return;
@@ -387,15 +387,16 @@ export function streamService(node: NodeContext): ServiceSchema {
   }
 
   /**
-   * This node's event loop stalled for `gapMs` (liveness.ts): long enough for the others to
-   * suspect it. Every live stream refuses frames until its lease is confirmed.
+   * The others may not have heard this node for `gapMs` (liveness.ts: its event loop stalled, or
+   * it was cut off from the bus): long enough for them to suspect it. Every live stream refuses
+   * frames until its lease is confirmed.
    */
   function fenceAll(broker: Context["broker"], gapMs: number): void {
     if (gapMs <= fenceAfterMs) return;
     for (const stream of streams.values()) {
       if (stream.lifecycle.state !== "live" || fenced.has(stream.streamId)) continue;
       fenced.add(stream.streamId);
-      node.log.warn({ streamId: stream.streamId, stallMs: Math.round(gapMs) }, "event loop stalled: frames refused until the lease is confirmed");
+      node.log.warn({ streamId: stream.streamId, stallMs: Math.round(gapMs) }, "unseen by the cluster (stalled or cut off): frames refused until the lease is confirmed");
       void renewLeases(broker, stream);
     }
   }

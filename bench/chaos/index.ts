@@ -5,7 +5,7 @@
  * all trials. Faults: owner-kill (SIGKILL of the stream's owner, a worker), gateway-kill (SIGKILL
  * of a gateway holding half the listeners), owner-stop (SIGSTOP of the owner for 5 s, then
  * SIGCONT), nats-restart (the machine's NATS server stopped for 1 s: run it on a machine of its
- * own). Method and results: docs/benchmarks.md, section "Chaos".
+ * own), redis-restart (the machine's Redis stopped for 1 s, back empty), broadcaster-cut. Method and results: docs/benchmarks.md, section "Chaos".
  *
  *   npm run bench:chaos -- --trials 20 [--faults owner-kill,gateway-kill] [--listeners 5] [--out f.json]
  */
@@ -28,7 +28,7 @@ for (const f of faults) if (!(FAULTS as readonly string[]).includes(f)) throw ne
 
 const summary = (xs: number[]) => {
   const sorted = [...xs].sort((p, q) => p - q);
-  const f = (x: number) => (Number.isFinite(x) ? `${Math.round(x)}` : "never");
+  const f = (x: number) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : Math.round(x)}` : "never");
   return `p50 ${f(quantile(sorted, 0.5))}, p99 ${f(quantile(sorted, 0.99))}, max ${f(sorted.at(-1) ?? NaN)} ms`;
 };
 
@@ -37,7 +37,7 @@ void (async () => {
   for (const fault of faults as Fault[]) {
     const mine: TrialResult[] = [];
     for (let t = 0; t < Number(values.trials); t++) {
-      const r = await runTrial(fault, t, { listenersPerGateway: Number(values.listeners), warmupMs: 3000, watchMs: Number(values["watch-ms"]) });
+      const r = await runTrial(fault, t, { listenersPerGateway: Number(values.listeners), warmupMs: 6000, watchMs: Number(values["watch-ms"]) });
       mine.push(r);
       const worst = Math.max(...r.listeners.map((l) => l.silenceMs));
       console.error(`${fault} trial ${t + 1}: worst silence ${Number.isFinite(worst) ? Math.round(worst) : "never resumed"} ms${r.crashed.length ? `, crashed ${r.crashed.join(",")}` : ""}`);
@@ -47,6 +47,7 @@ void (async () => {
     console.log(`# ${fault}: ${mine.length} trials, ${ls.length} listener outcomes`);
     console.log(`silence: ${summary(ls.map((l) => l.silenceMs))}`);
     console.log(`fault → audio again: ${summary(ls.map((l) => l.resumeMs ?? Infinity))}`);
+    console.log(`timeline step at the fault (sync ticks): ${summary(ls.map((l) => l.timelineStepUs / 1000))}`);
     console.log(`frames back in media time (no discontinuity flag): ${ls.reduce((n, l) => n + l.backwards, 0)}; sessions lost: ${ls.filter((l) => l.sessionLost).length}; nodes crashed: ${mine.reduce((n, r) => n + r.crashed.length, 0)}`);
   }
   if (values.out) fs.writeFileSync(values.out, JSON.stringify({ date: new Date().toISOString(), results }, null, 2));

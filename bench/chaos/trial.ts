@@ -3,19 +3,24 @@
  * (a: gateway + stream worker, b: gateway, c: stream worker), a broadcaster sending a real
  * recording through the CLI's Broadcast (reconnecting, over both gateways), listeners on both
  * gateways through the CLI's Listener (reconnecting, failing over to the other gateway, resuming
- * their sessions) that record every frame's arrival. After `warmupMs` of audio and a random
- * 20-1000 ms more, the fault is injected, and the trial watches for `watchMs` from then. Per listener: the silence around the fault, the frames that came back in media
- * time without a discontinuity flag (duplicated or out of order), whether it got audio again, and
- * whether its session survived; per trial: whether a node that was not the fault's target exited.
+ * their sessions) that record every frame's arrival and every sync tick. After `warmupMs` of audio
+ * and a random 20-1000 ms more, the fault is injected, and the trial watches for `watchMs` from
+ * then. Per listener: the silence around the fault, the frames that came back in media time
+ * without a discontinuity flag (duplicated, out of order, or a second owner's), whether it got
+ * audio again, whether its session survived, and how far its timeline moved; per trial: whether a
+ * node that was not the fault's target exited.
  */
+import type WebSocket from "ws";
 import type { Listener } from "../../bin/commands/listen";
+import { clusterTimeOf } from "../../media/clock/media-clock";
+import type { SyncTick } from "../../media/clock/playout";
 import { AudioFlag } from "../../media/wire";
 import { openListeners, startBroadcast } from "../../test/support/broadcast";
 import { startCluster, streamOwnedBy } from "../../test/support/cluster";
 import { sleep, waitFor } from "../../test/support/node-process";
-import { startNats, stopNats } from "../../test/support/services";
+import { ensureRedis, startNats, stopNats, stopRedis } from "../../test/support/services";
 
-export const FAULTS = ["owner-kill", "gateway-kill", "owner-stop", "nats-restart"] as const;
+export const FAULTS = ["owner-kill", "gateway-kill", "owner-stop", "nats-restart", "redis-restart", "broadcaster-cut"] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface ListenerOutcome {
@@ -28,6 +33,13 @@ export interface ListenerOutcome {
   backwards: number;
   /** The listener ended for good, or reconnected without its session resumed. */
   sessionLost: boolean;
+  /**
+   * Largest move of the listener's timeline at the fault, µs: between consecutive sync ticks, from
+   * the last one received before the fault to those taking effect within 3 s of media time after
+   * it, how far the later one moves the cluster time of its first media time. Synchronised
+   * playout follows up to 2 ms by slewing; more is a hard resync.
+   */
+  timelineStepUs: number;
 }
 
 export interface TrialResult {
@@ -54,7 +66,7 @@ export async function runTrial(fault: Fault, trial: number, o: { listenersPerGat
   const cluster = await startCluster(SPECS);
   const nodes = cluster.nodes;
   const [a, b, c] = [nodes.a!, nodes.b!, nodes.c!];
-  const target = fault === "gateway-kill" ? "b" : fault === "nats-restart" ? null : "c";
+  const target = fault === "gateway-kill" ? "b" : fault === "owner-kill" || fault === "owner-stop" ? "c" : null;
   const streamId = streamOwnedBy("c", ["a", "c"], `chaos${trial}x`); // the node the owner faults hit
   const all: Array<{ gateway: string; l: Listener; arrivals: Arrival[] }> = [];
   let broadcast: Awaited<ReturnType<typeof startBroadcast>> | null = null;
@@ -71,33 +83,44 @@ export async function runTrial(fault: Fault, trial: number, o: { listenersPerGat
     await waitFor(() => all.every((x) => x.l.stats.audioMs >= o.warmupMs), 20_000, "audio on every listener");
     await sleep(20 + Math.random() * 980);
     const faultAt = Date.now();
+    const textsBefore = all.map((x) => x.l.texts.length);
     if (fault === "owner-kill") c.proc.kill("SIGKILL");
     else if (fault === "gateway-kill") b.proc.kill("SIGKILL");
     else if (fault === "owner-stop") {
       c.proc.kill("SIGSTOP");
       await sleep(5000);
       c.proc.kill("SIGCONT");
-    } else {
+    } else if (fault === "nats-restart") {
       await stopNats();
       await sleep(1000);
       await startNats();
+    } else if (fault === "redis-restart") {
+      await stopRedis();
+      await sleep(1000);
+      await ensureRedis();
+    } else {
+      // the broadcaster's connection cut (no close frame): it reconnects, resuming its session
+      (broadcast as unknown as { ws: WebSocket | null }).ws?.terminate();
     }
     await sleep(Math.max(0, faultAt + o.watchMs - Date.now()));
     const crashed = Object.entries(nodes).filter(([name, n]) => name !== target && n.proc.exitCode !== null).map(([name]) => name);
-    return { fault, crashed, listeners: all.map((x) => outcome(x.gateway, x.l, x.arrivals, faultAt)) };
+    return { fault, crashed, listeners: all.map((x, i) => outcome(x.gateway, x.l, x.arrivals, faultAt, textsBefore[i]!)) };
   } finally {
     await broadcast?.abort();
     for (const x of all) x.l.close();
     if (fault === "owner-stop") c.proc.kill("SIGCONT");
     if (fault === "nats-restart") await startNats().catch(() => undefined);
+    if (fault === "redis-restart") await ensureRedis().catch(() => undefined);
     await cluster.stop();
   }
 }
 
-function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: number): ListenerOutcome {
+function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: number, textsBefore: number): ListenerOutcome {
   let silenceMs = 0;
   let resumeMs: number | null = null;
   let backwards = 0;
+  const ticks = (from: number, to?: number) => l.texts.slice(from, to).flatMap((t) => (t.type === "sync.tick" ? [t] : []));
+  const timelineStepUs = timelineStep(ticks(0, textsBefore).at(-1), ticks(textsBefore), (arrivals.filter((x) => x.at < faultAt).at(-1)?.end ?? 0) + 3 * 48_000);
   for (let i = 1; i < arrivals.length; i++) {
     const [prev, cur] = [arrivals[i - 1]!, arrivals[i]!];
     if (!cur.flagged && cur.mediaTime < prev.end) backwards++;
@@ -109,7 +132,22 @@ function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: num
   }
   const last = arrivals.at(-1);
   // no frame after the fault at all: silent to the end
-  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, resumeMs: null, backwards, sessionLost: l.failure !== null };
+  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, resumeMs: null, backwards, sessionLost: l.failure !== null, timelineStepUs };
   const lost = l.failure !== null || (l.stats.reconnects > 0 && l.last("hello")?.resumed !== true);
-  return { gateway, silenceMs, resumeMs: resumeMs ?? 0, backwards, sessionLost: lost };
+  return { gateway, silenceMs, resumeMs: resumeMs ?? 0, backwards, sessionLost: lost, timelineStepUs };
+}
+
+/**
+ * The largest timeline move (µs) between consecutive ticks, from `last` (the last tick received
+ * before the fault) through the ticks received after it that take effect before media time `until`.
+ */
+function timelineStep(last: SyncTick | undefined, after: SyncTick[], until: number): number {
+  let step = 0;
+  let prev = last;
+  for (const t of after) {
+    if (t.validFrom > until) break;
+    if (prev) step = Math.max(step, Math.abs(clusterTimeOf(t, t.validFrom) - clusterTimeOf(prev, t.validFrom)));
+    prev = t;
+  }
+  return step;
 }

@@ -48,3 +48,9 @@ export async function ensureRedis(): Promise<void> {
   execFileSync("redis-server", ["--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]);
   await waitListening(6379, true, 10_000);
 }
+
+/** Stops the machine's Redis (it keeps nothing on disk: it comes back empty). */
+export async function stopRedis(): Promise<void> {
+  execFileSync("redis-cli", ["-p", "6379", "shutdown", "nosave"]);
+  await waitListening(6379, false, 10_000);
+}
