@@ -29,7 +29,7 @@ export const ERROR_CATALOGUE = {
   START_TIMEOUT: { status: 408, close: 4408, retryable: true, text: "no stream.start within the allowed time" },
   SLOW_LISTENER: { status: 503, close: 1006, retryable: true, text: "the listener did not keep up and passed the backpressure limit; its connection is cut (no close frame can pass the backlog)" },
   STREAM_MOVED: { status: 409, close: 4409, retryable: true, text: "another live node owns the stream; retry there (data.owner)" },
-  OWNER_LOST: { status: 503, close: 1012, retryable: true, text: "the node that owned the stream left the cluster; reconnect to re-home it" },
+  OWNER_LOST: { status: 503, close: 1012, retryable: true, text: "the node that owned the stream was lost and the gateway could not re-home the stream itself; reconnect to re-home it" },
   NO_WORKER: { status: 503, close: 1013, retryable: true, text: "no live node runs the stream service" },
   NODE_SHUTTING_DOWN: { status: 503, close: 1001, retryable: true, text: "the node is shutting down" },
   NODE_DRAINING: { status: 503, close: 1012, retryable: true, text: "this gateway is draining (it is being stopped): reconnect now to another gateway; listeners resume their session (?session=), broadcasters their stream (resume)" },

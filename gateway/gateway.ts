@@ -327,8 +327,9 @@ export class Gateway {
       const data = ws.getUserData();
       if (data.phase === "closed" || data.owner !== nodeID) continue;
       this.log.warn({ streamId, owner: nodeID, suspected }, "stream owner lost; re-homing the stream");
-      void rehome(this, ws, nodeID);
+      void rehome(this, data, nodeID, () => data.phase === "closed", () => this.closeBroadcaster(ws, "OWNER_LOST"));
     }
+    this.icecast.onOwnerLost(nodeID);
     if (!suspected) for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
   }
 

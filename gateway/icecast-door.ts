@@ -18,14 +18,13 @@ import { IcecastError, IcecastServer, type IcecastHost, type ListenerSink, type 
 import type { IcecastSourceStatus } from "../transports/icecast/protocol";
 import type { Gateway } from "./gateway";
 import { limitRefusal } from "./http-listeners";
+import { rehome, type OnAirSession } from "./rehome";
 
 /** An Icecast source on air through this gateway. */
-interface IcecastSource {
-  streamId: string;
-  sessionId: string;
-  owner: string;
+interface IcecastSource extends OnAirSession {
   sub: string;
   ip: string;
+  ended: boolean;
   kick(reason: string): void;
 }
 
@@ -83,14 +82,12 @@ export class IcecastDoor implements IcecastHost {
     if (!conn.ok) throw limitRefusal(conn);
     const sub = await this.authorize(req.password, req.ip, req.streamId);
     const sessionId = randomUUID();
+    const start = { streamId: req.streamId, format: req.format, title: req.title, metadata: req.metadata, broadcaster: { sessionId, nodeID: gw.broker.nodeID, sub } };
     let info;
     try {
       const quota = await gw.access.limits.publishStart(sub);
       if (!quota.ok) throw limitError(quota);
-      info = await gw.callOwner(req.streamId, "stream.start", {
-        streamId: req.streamId, format: req.format, title: req.title, metadata: req.metadata,
-        broadcaster: { sessionId, nodeID: gw.broker.nodeID, sub },
-      });
+      info = await gw.callOwner(req.streamId, "stream.start", start);
     } catch (err) {
       const code = errorCodeOf(err);
       gw.log.info({ streamId: req.streamId, code, via: "icecast" }, "stream.start refused");
@@ -98,31 +95,29 @@ export class IcecastDoor implements IcecastHost {
       throw refusal(err);
     }
     gw.placement.learn(info);
-    const source: IcecastSource = { streamId: req.streamId, sessionId, owner: info.owner, sub, ip: req.ip, kick };
+    const source: IcecastSource = { streamId: req.streamId, sessionId, owner: info.owner, start, rehoming: false, ingestBytes: 0, ended: false, sub, ip: req.ip, kick };
     this.sources_.get(req.streamId)?.kick("BROADCASTER_REPLACED");
     this.sources_.set(req.streamId, source);
     gw.access.auditEvent("publish.start", { streamId: req.streamId, sub, sessionId, ip: req.ip, format: req.format, via: `icecast.${req.method.toLowerCase()}` });
     gw.httpListeners.sourceStarted(req.streamId, req.format);
     const subject = subjects.ingest(req.streamId);
-    let ended = false;
-    let ingestBytes = 0;
     return {
       push: (bytes) => {
-        if (ended) return;
-        ingestBytes += bytes.length;
+        if (source.ended) return;
+        source.ingestBytes += bytes.length;
         gw.metrics.bytesIn.inc(bytes.length);
         gw.bus.publish(subject, bytes);
       },
       end: () => {
-        if (ended) return;
-        ended = true;
+        if (source.ended) return;
+        source.ended = true;
         if (this.sources_.get(req.streamId) === source) {
           this.sources_.delete(req.streamId);
           gw.httpListeners.sourceEnded(req.streamId);
         }
         gw.access.auditEvent("publish.stop", { streamId: req.streamId, sub, sessionId, ip: req.ip, via: "icecast" });
         gw.log.info({ streamId: req.streamId, sessionId }, "icecast source left");
-        void call(gw.broker, "stream.stop", { streamId: req.streamId, sessionId, reason: "disconnect", ingestBytes }, { nodeID: source.owner }).catch((err: unknown) =>
+        void call(gw.broker, "stream.stop", { streamId: req.streamId, sessionId, reason: "disconnect", ingestBytes: source.ingestBytes }, { nodeID: source.owner ?? undefined }).catch((err: unknown) =>
           gw.log.warn({ err, streamId: req.streamId }, "stream.stop after an icecast source left failed"),
         );
       },
@@ -134,7 +129,8 @@ export class IcecastDoor implements IcecastHost {
     const source = this.sources_.get(req.streamId);
     if (!source) throw new IcecastError(400, "Source does not exist");
     try {
-      await call(this.gw.broker, "stream.metadata", { streamId: req.streamId, sessionId: source.sessionId, title: req.song }, { nodeID: source.owner });
+      if (source.start) source.start.title = req.song; // a re-homed stream keeps the latest title
+      await call(this.gw.broker, "stream.metadata", { streamId: req.streamId, sessionId: source.sessionId, title: req.song }, { nodeID: source.owner ?? undefined });
     } catch (err) {
       throw refusal(err);
     }
@@ -178,6 +174,15 @@ export class IcecastDoor implements IcecastHost {
     if (!source) return;
     if (kind === "start" && info.sessionId !== undefined && info.sessionId !== source.sessionId) source.kick("BROADCASTER_REPLACED");
     if (kind === "stop" && info.code && info.sessionId === source.sessionId) source.kick(info.code);
+  }
+
+  /** The node `nodeID` that owned the streams of some sources here was lost: they are re-homed (gateway/rehome.ts). */
+  onOwnerLost(nodeID: string): void {
+    for (const source of this.sources_.values()) {
+      if (source.ended || source.owner !== nodeID) continue;
+      this.gw.log.warn({ streamId: source.streamId, owner: nodeID, via: "icecast" }, "stream owner lost; re-homing the stream");
+      void rehome(this.gw, source, nodeID, () => source.ended, () => source.kick("OWNER_LOST"));
+    }
   }
 
   /** A drain: every source is closed (its stream goes offline) so that it reconnects elsewhere. */

@@ -10,12 +10,24 @@
  * (ffmpeg finds the next frame sync) and raw PCM. The others (Ogg, WebM, WAV, FLAC) need headers the
  * new owner's encoder never saw: their broadcaster is closed with OWNER_LOST (1012) and reconnects.
  */
-import { call } from "../actors/contract";
+import { call, type ActionParams } from "../actors/contract";
 import { errorCodeOf } from "../actors/errors";
 import type { IngestFormat } from "../media/wire/control";
 import type { Gateway } from "./gateway";
-import type { BroadcasterData } from "./publish-route";
-import type { WebSocket } from "./uws";
+
+/** A broadcaster on air through this gateway (a WebSocket broadcaster's data, an Icecast source). */
+export interface OnAirSession {
+  readonly streamId: string;
+  readonly sessionId: string;
+  /** Node that owns the stream actor. */
+  owner: string | null;
+  /** The stream.start it was put on air with. */
+  start: Omit<ActionParams<"stream.start">, "resume"> | null;
+  /** A re-homing is in flight. */
+  rehoming: boolean;
+  /** Bytes published on `ingest.<id>` so far. */
+  ingestBytes: number;
+}
 
 const RESUMABLE: ReadonlySet<IngestFormat> = new Set(["opus", "mp3", "aac", "pcm_s16le"]);
 /** Answers worth another try: the next owner still sees the lost one as the lease holder, or no answer (Moleculer's time-out). */
@@ -26,22 +38,24 @@ const RETRY_MS = 100;
 /** Time-out of one stream.start try (ms). */
 const START_TIMEOUT_MS = 2000;
 
-/** Re-homes the stream of broadcaster `ws` away from `lost`; closes the broadcaster with OWNER_LOST when it cannot. */
-export async function rehome(gw: Gateway, ws: WebSocket<BroadcasterData>, lost: string): Promise<void> {
-  const data = ws.getUserData();
-  if (data.phase !== "live" || data.rehoming || data.owner !== lost) return;
-  if (!data.start || !RESUMABLE.has(data.start.format)) return gw.closeBroadcaster(ws, "OWNER_LOST");
+/**
+ * Re-homes the stream of broadcaster `data` away from `lost`; `closed()` tells whether the
+ * broadcaster left meanwhile, and `giveUp()` closes it with OWNER_LOST when the stream cannot be re-homed.
+ */
+export async function rehome(gw: Gateway, data: OnAirSession, lost: string, closed: () => boolean, giveUp: () => void): Promise<void> {
+  if (closed() || data.rehoming || data.owner !== lost) return;
+  if (!data.start || !RESUMABLE.has(data.start.format)) return giveUp();
   data.rehoming = true;
   const t0 = performance.now();
   let code: string = "NO_WORKER";
   try {
-    for (let attempt = 1; attempt <= ATTEMPTS && (data.phase as string) !== "closed"; attempt++) {
+    for (let attempt = 1; attempt <= ATTEMPTS && !closed(); attempt++) {
       const target = gw.placement.ownerOf(data.streamId);
       if (target && target !== lost) {
         try {
           const info = await call(gw.broker, "stream.start", { ...data.start, resume: data.sessionId }, { nodeID: target, timeout: START_TIMEOUT_MS, retries: 0 });
           gw.placement.learn(info);
-          if ((data.phase as string) === "closed") {
+          if (closed()) {
             await call(gw.broker, "stream.stop", { streamId: data.streamId, sessionId: data.sessionId, reason: "disconnect", ingestBytes: data.ingestBytes }, { nodeID: info.owner });
             return;
           }
@@ -60,7 +74,7 @@ export async function rehome(gw: Gateway, ws: WebSocket<BroadcasterData>, lost: 
     }
     gw.metrics.rehomes.inc({ result: "failed" });
     gw.log.warn({ streamId: data.streamId, from: lost, code }, "stream could not be re-homed; asking the broadcaster to reconnect");
-    gw.closeBroadcaster(ws, "OWNER_LOST");
+    giveUp();
   } finally {
     data.rehoming = false;
   }

@@ -5,7 +5,10 @@
  * all trials. Faults: owner-kill (SIGKILL of the stream's owner, a worker), gateway-kill (SIGKILL
  * of a gateway holding half the listeners), owner-stop (SIGSTOP of the owner for 5 s, then
  * SIGCONT), nats-restart (the machine's NATS server stopped for 1 s: run it on a machine of its
- * own), redis-restart (the machine's Redis stopped for 1 s, back empty), broadcaster-cut. Method and results: docs/benchmarks.md, section "Chaos".
+ * own), redis-restart (the machine's Redis stopped for 1 s, back empty), broadcaster-cut (its
+ * socket dropped), partition (the owner in a network namespace whose link is down for 3 s, on a
+ * NATS and a Redis of the trial's own). Method and results: docs/benchmarks.md, section "Chaos";
+ * what each fault does to listeners and broadcasters: docs/failover.md.
  *
  *   npm run bench:chaos -- --trials 20 [--faults owner-kill,gateway-kill] [--listeners 5] [--out f.json]
  */

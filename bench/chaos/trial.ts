@@ -18,9 +18,13 @@ import { AudioFlag } from "../../media/wire";
 import { openListeners, startBroadcast } from "../../test/support/broadcast";
 import { startCluster, streamOwnedBy } from "../../test/support/cluster";
 import { sleep, waitFor } from "../../test/support/node-process";
+import { createNetns, startHarnessServers } from "../../test/support/netns";
 import { ensureRedis, startNats, stopNats, stopRedis } from "../../test/support/services";
 
-export const FAULTS = ["owner-kill", "gateway-kill", "owner-stop", "nats-restart", "redis-restart", "broadcaster-cut"] as const;
+/** How long the partition fault keeps the owner cut off (ms). */
+const PARTITION_MS = 3000;
+
+export const FAULTS = ["owner-kill", "gateway-kill", "owner-stop", "nats-restart", "redis-restart", "broadcaster-cut", "partition"] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface ListenerOutcome {
@@ -63,7 +67,17 @@ interface Arrival {
 }
 
 export async function runTrial(fault: Fault, trial: number, o: { listenersPerGateway: number; warmupMs: number; watchMs: number }): Promise<TrialResult> {
-  const cluster = await startCluster(SPECS);
+  // partition: c in a network namespace of its own, every node on a NATS and a Redis the trial starts on the link's host end
+  const netns = fault === "partition" ? createNetns(1 + (trial % 250)) : null;
+  const servers = netns ? await startHarnessServers(netns.hostIp).catch((err: unknown) => (netns.remove(), Promise.reject(err))) : null;
+  const cluster = await startCluster(
+    SPECS.map((s) => (s.name === "c" && netns ? { ...s, netns: netns.name } : s)),
+    servers ? { NATS_URL: servers.natsUrl, REDIS_URL: servers.redisUrl } : {},
+  ).catch(async (err: unknown) => {
+    await servers?.stop();
+    netns?.remove();
+    throw err;
+  });
   const nodes = cluster.nodes;
   const [a, b, c] = [nodes.a!, nodes.b!, nodes.c!];
   const target = fault === "gateway-kill" ? "b" : fault === "owner-kill" || fault === "owner-stop" ? "c" : null;
@@ -98,6 +112,10 @@ export async function runTrial(fault: Fault, trial: number, o: { listenersPerGat
       await stopRedis();
       await sleep(1000);
       await ensureRedis();
+    } else if (fault === "partition") {
+      netns!.cut();
+      await sleep(PARTITION_MS);
+      netns!.heal();
     } else {
       // the broadcaster's connection cut (no close frame): it reconnects, resuming its session
       (broadcast as unknown as { ws: WebSocket | null }).ws?.terminate();
@@ -111,7 +129,10 @@ export async function runTrial(fault: Fault, trial: number, o: { listenersPerGat
     if (fault === "owner-stop") c.proc.kill("SIGCONT");
     if (fault === "nats-restart") await startNats().catch(() => undefined);
     if (fault === "redis-restart") await ensureRedis().catch(() => undefined);
+    netns?.heal();
     await cluster.stop();
+    await servers?.stop();
+    netns?.remove();
   }
 }
 

@@ -5,10 +5,13 @@
  * the owner frozen and woken, the NATS server restarted.
  */
 import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
 import type { Listener } from "../../bin/commands/listen";
 import { openListeners, startBroadcast, waitForAudio } from "../support/broadcast";
 import { startCluster, streamOwnedBy } from "../support/cluster";
 import { waitFor } from "../support/node-process";
+import { testToken } from "../support/auth";
+import { ffmpegSource, icecastPortOf } from "../support/icecast";
 import { startNats, stopNats } from "../support/services";
 
 const SPECS = [
@@ -121,6 +124,30 @@ describe("cluster: 3 node processes over NATS and Redis", function () {
       await broadcast.stop();
       for (const l of listeners) l.close();
     } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("an Icecast source (ffmpeg, MP3) keeps its connection when the stream's owner dies: its gateway re-homes the stream", async () => {
+    const cluster = await startCluster(SPECS, { ICECAST_PORT: "0" });
+    const { a, b, c } = cluster.nodes as Record<"a" | "b" | "c", (typeof cluster.nodes)[string]>;
+    let source: ChildProcess | null = null;
+    try {
+      const streamId = streamOwnedBy("c", ["a", "c"], "icy");
+      const listeners = await openListeners(a!.url, streamId, 3, { reconnect: true });
+      const url = `icecast://source:${await testToken("publish", [streamId])}@127.0.0.1:${icecastPortOf(b!)}/${streamId}`;
+      source = ffmpegSource("machine-wars.mp3", url, ["-c:a", "copy", "-f", "mp3", "-content_type", "audio/mpeg"], 60);
+      await waitForAudio(listeners, 2000, 15_000);
+      assert.equal((await streamInfo(a!.http, streamId)).owner, "c");
+      c!.proc.kill("SIGKILL");
+      const heard = listeners.map((l) => l.stats.frames);
+      await waitFor(() => listeners.every((l, i) => l.stats.frames > heard[i]! + 50), 8000, "audio again from the re-homed stream");
+      assert.equal(source.exitCode, null, "the Icecast source was never disconnected");
+      const info = await streamInfo(b!.http, streamId);
+      assert.deepEqual([info.owner, info.state], ["a", "live"]);
+      for (const l of listeners) l.close();
+    } finally {
+      source?.kill("SIGKILL");
       await cluster.stop();
     }
   });

@@ -23,8 +23,11 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
-export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> {
-  const proc = spawn(process.execPath, [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", process.env.TEST_LOG_LEVEL ?? "info", ...args], {
+/** Starts a node process (`veza-stream start` on a free port); with `netns`, inside that network namespace (test/support/netns.ts). */
+export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<NodeProcess> {
+  const argv = [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", process.env.TEST_LOG_LEVEL ?? "info", ...args];
+  // `ip netns exec` execs the command: the child's pid is the node's, so signals reach it
+  const proc = spawn(netns ? "ip" : process.execPath, netns ? ["netns", "exec", netns, process.execPath, ...argv] : argv, {
     cwd: ROOT,
     // ICECAST_PORT off unless a test asks for it: every node would try port 8000 otherwise
     env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS, ICECAST_PORT: "off", ...env },
