@@ -69,6 +69,8 @@ export class LiveStream {
   policer: RealTimePolicer;
   /** The carried line and the media time until which frames early on it are kept out of the estimate. */
   private carryGuard: { mapping: ClockMapping; until: number } | null = null;
+  /** Where the former owner's saved state put sequence numbers, until the first frame here. */
+  private seqBase: { mediaTime: number; seq: number } | null = null;
   /** The session of the current or last broadcaster. */
   private lastSessionId: string | null = null;
   /** A clock mapping to go on from at the next frame (a re-homed or resumed broadcast), else null. */
@@ -135,6 +137,7 @@ export class LiveStream {
     if (state.mediaTime > this.mediaTime) this.mediaTime = state.mediaTime;
     this.nextSeq.set(0, Math.max(this.nextSeq.get(0) ?? 0, state.seq));
     this.carried = sameBroadcast ? state.mapping : null;
+    this.seqBase = this.carried ? { mediaTime: state.mediaTime, seq: state.seq } : null;
   }
 
   /** What a next owner needs to go on from here ({@link continueFrom}); null before the first frame. */
@@ -245,6 +248,9 @@ export class LiveStream {
     const onLine = mapping.anchorMediaTime + ((arrivalUs - mapping.anchorClusterUs) * mapping.rateHz) / 1e6;
     const grid = 960;
     this.mediaTime = Math.max(this.mediaTime, Math.floor(onLine / grid) * grid);
+    // sequence numbers go on past the frames the former owner sent after its last save (20 ms each)
+    if (this.seqBase) this.nextSeq.set(0, (this.seqBase.seq + Math.round((this.mediaTime - this.seqBase.mediaTime) / grid)) >>> 0);
+    this.seqBase = null;
     this.clock.seed(mapping, this.mediaTime);
     this.carryGuard = { mapping, until: this.mediaTime + CARRY_GUARD_SAMPLES };
     // the frame must not lie below the line: its cluster time there is at most its arrival

@@ -51,7 +51,8 @@ export function streamService(node: NodeContext): ServiceSchema {
    * that wakes up must never stamp beside its successor).
    */
   const fenced = new Set<string>();
-  const fenceAfterMs = Math.max(2 * BEAT_INTERVAL_MS, node.config.failoverDetectMs - 2 * BEAT_INTERVAL_MS);
+  // one node alone (no NATS) has nobody to be replaced by: it never fences
+  const fenceAfterMs = node.config.natsUrl ? Math.max(2 * BEAT_INTERVAL_MS, node.config.failoverDetectMs - 2 * BEAT_INTERVAL_MS) : Infinity;
   let gcTimer: NodeJS.Timeout | null = null;
   let leaseTimer: NodeJS.Timeout | null = null;
   let tickTimer: NodeJS.Timeout | null = null;
