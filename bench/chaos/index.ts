@@ -49,6 +49,7 @@ void (async () => {
     const ls = mine.flatMap((r) => r.listeners);
     console.log(`# ${fault}: ${mine.length} trials, ${ls.length} listener outcomes`);
     console.log(`silence: ${summary(ls.map((l) => l.silenceMs))}`);
+    console.log(`media time missed: ${summary(ls.map((l) => l.mediaGapMs))}`);
     console.log(`fault → audio again: ${summary(ls.map((l) => l.resumeMs ?? Infinity))}`);
     console.log(`timeline step at the fault (sync ticks): ${summary(ls.map((l) => l.timelineStepUs / 1000))}`);
     console.log(`frames back in media time (no discontinuity flag): ${ls.reduce((n, l) => n + l.backwards, 0)}; sessions lost: ${ls.filter((l) => l.sessionLost).length}; nodes crashed: ${mine.reduce((n, r) => n + r.crashed.length, 0)}`);

@@ -31,6 +31,8 @@ export interface ListenerOutcome {
   gateway: string;
   /** Longest time without a frame from 1 s before the fault on, less one frame period, ms. */
   silenceMs: number;
+  /** Largest jump forward in media time from 1 s before the fault on (audio missed, whether the gap was silent or skipped), ms. */
+  mediaGapMs: number;
   /** Fault → the end of the first interruption of 60 ms or more after it, ms (0: never interrupted); null when audio never came back. */
   resumeMs: number | null;
   /** Frames whose media time did not move forward, without the discontinuity flag. */
@@ -138,6 +140,7 @@ export async function runTrial(fault: Fault, trial: number, o: { listenersPerGat
 
 function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: number, textsBefore: number): ListenerOutcome {
   let silenceMs = 0;
+  let mediaGapMs = 0;
   let resumeMs: number | null = null;
   let backwards = 0;
   const ticks = (from: number, to?: number) => l.texts.slice(from, to).flatMap((t) => (t.type === "sync.tick" ? [t] : []));
@@ -147,15 +150,16 @@ function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: num
     if (!cur.flagged && cur.mediaTime < prev.end) backwards++;
     if (cur.at < faultAt - 1000) continue;
     const gap = cur.at - prev.at - 20;
+    mediaGapMs = Math.max(mediaGapMs, (cur.mediaTime - prev.end) / 48);
     silenceMs = Math.max(silenceMs, gap);
     // audio again: the end of the first interruption (3 frame periods or more) that the fault caused
     if (resumeMs === null && cur.at >= faultAt && gap >= 60) resumeMs = cur.at - faultAt;
   }
   const last = arrivals.at(-1);
   // no frame after the fault at all: silent to the end
-  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, resumeMs: null, backwards, sessionLost: l.failure !== null, timelineStepUs };
+  if (!last || last.at < faultAt) return { gateway, silenceMs: Infinity, mediaGapMs: Infinity, resumeMs: null, backwards, sessionLost: l.failure !== null, timelineStepUs };
   const lost = l.failure !== null || (l.stats.reconnects > 0 && l.last("hello")?.resumed !== true);
-  return { gateway, silenceMs, resumeMs: resumeMs ?? 0, backwards, sessionLost: lost, timelineStepUs };
+  return { gateway, silenceMs, mediaGapMs, resumeMs: resumeMs ?? 0, backwards, sessionLost: lost, timelineStepUs };
 }
 
 /**
