@@ -60,6 +60,8 @@ export async function rehome(gw: Gateway, data: OnAirSession, lost: string, clos
             return;
           }
           data.owner = info.owner;
+          // the new owner's encoder counts from its start (it waits for these bytes at the stream's end)
+          data.ingestBytes = 0;
           gw.metrics.rehomes.inc({ result: "ok" });
           gw.log.info({ streamId: data.streamId, from: lost, to: info.owner, ms: Math.round(performance.now() - t0), attempt }, "stream re-homed");
           return;
