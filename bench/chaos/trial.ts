@@ -33,7 +33,7 @@ export interface ListenerOutcome {
   silenceMs: number;
   /** Largest jump forward in media time from 1 s before the fault on (audio missed, whether the gap was silent or skipped), ms. */
   mediaGapMs: number;
-  /** Fault → the end of the first interruption of 60 ms or more after it, ms (0: never interrupted); null when audio never came back. */
+  /** Fault → the end of the longest interruption (the silence), when it is 60 ms or more and ends after the fault, ms (0: none); null when audio never came back. */
   resumeMs: number | null;
   /** Frames whose media time did not move forward, without the discontinuity flag. */
   backwards: number;
@@ -151,9 +151,10 @@ function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: num
     if (cur.at < faultAt - 1000) continue;
     const gap = cur.at - prev.at - 20;
     mediaGapMs = Math.max(mediaGapMs, (cur.mediaTime - prev.end) / 48);
-    silenceMs = Math.max(silenceMs, gap);
-    // audio again: the end of the first interruption (3 frame periods or more) that the fault caused
-    if (resumeMs === null && cur.at >= faultAt && gap >= 60) resumeMs = cur.at - faultAt;
+    if (gap <= silenceMs) continue;
+    silenceMs = gap;
+    // audio again: the end of the longest interruption (3 frame periods or more), the one the fault caused
+    resumeMs = gap >= 60 && cur.at >= faultAt ? cur.at - faultAt : null;
   }
   const last = arrivals.at(-1);
   // no frame after the fault at all: silent to the end
