@@ -88,7 +88,7 @@ export async function startHarnessServers(host: string): Promise<HarnessServers>
   const [natsPort, redisPort] = [await freePort(), await freePort()];
   const procs: ChildProcess[] = [
     spawn("/usr/sbin/nats-server", ["-a", host, "-p", String(natsPort)], { stdio: "ignore" }),
-    spawn("redis-server", ["--bind", host, "--port", String(redisPort), "--save", "", "--appendonly", "no"], { stdio: "ignore" }),
+    spawn("redis-server", ["--bind", host, "--port", String(redisPort), "--save", "", "--appendonly", "no", "--protected-mode", "no"], { stdio: "ignore" }),
   ];
   const stop = async () => {
     for (const p of procs) p.kill("SIGKILL");
