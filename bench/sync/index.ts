@@ -5,7 +5,7 @@
  * drift. Method and results: docs/benchmarks.md, section "Sync".
  *
  *   npx tsx bench/sync/index.ts --listeners 100 --seconds 180 [--json out.json] [--ping 2,2000,5,15000,20]
- *       [--processes 4] [--delays-out delays.json] [--pm-qos]
+ *       [--processes 4] [--delays-out delays.json] [--pm-qos] [--failover-at 60]
  *
  * --delays-out writes the distribution of the real one-way delays of the clock exchanges (µs; up
  * and down, each as 1001 quantiles p0, p0.1, … p100), the input of the offline model:
@@ -37,6 +37,8 @@ const { values } = parseArgs({
     "delays-out": { type: "string" },
     /** Keep the CPUs out of idle states for the run (bench/pm-qos.ts). */
     "pm-qos": { type: "boolean", default: false },
+    /** Kill the stream's owner (a third node) this many seconds in: the spread across the re-homing (docs/failover.md). */
+    "failover-at": { type: "string" },
   },
 });
 
@@ -55,6 +57,7 @@ void (async () => {
     compensateDrift: !values["no-drift-compensation"],
     pingSchedule: parsePingSchedule(values.ping),
     processes: Number(values.processes),
+    failoverAtSeconds: values["failover-at"] === undefined ? undefined : Number(values["failover-at"]),
   });
   const { driftPpmEstimates, realDelayUs, ...summary } = result;
   console.log(JSON.stringify(summary, null, 2));

@@ -9,7 +9,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { encodeOpusLoop } from "../fanout/opus-source";
 import { testToken } from "../../test/support/auth";
-import { startCluster } from "../../test/support/cluster";
+import { startCluster, streamOwnedBy } from "../../test/support/cluster";
+import { clusterNowUs } from "../../media/clock/cluster-time";
 import { MEDIA } from "../../test/support/node-process";
 import type { PingSchedule } from "../../media/clock/clock-pinger";
 import type { RealDelays, SimListenerResult } from "./sim-listener";
@@ -39,6 +40,23 @@ export interface SyncRunOptions {
   pingSchedule?: PingSchedule;
   /** Processes the listeners are shared among (the broadcaster has one more of its own). Default 2. */
   processes?: number;
+  /**
+   * Kill the stream's owner this many seconds in (SIGKILL): the stream then lives on a third node,
+   * a stream worker, and is re-homed on the first gateway's node (docs/failover.md). Default: none.
+   */
+  failoverAtSeconds?: number;
+}
+
+/** What an owner failover did to the listeners (with {@link SyncRunOptions.failoverAtSeconds}). */
+export interface FailoverResult {
+  /** Per listener, the longest time between two frames' play times across the failover, ms (p50, max). */
+  gapMs: { p50: number; max: number };
+  /** Spread of play times over the frames played in the 10 s after the gap, µs. */
+  spreadAfterUs: { frames: number; p50: number; p99: number; max: number };
+  /** The same over the 10 s before the failover. */
+  spreadBeforeUs: { frames: number; p50: number; p99: number; max: number };
+  /** Hard resyncs of the listeners' followers, in all, from the failover on. */
+  resyncs: number;
 }
 
 export interface SyncRunResult {
@@ -56,6 +74,8 @@ export interface SyncRunResult {
   /** Median end-to-end delay (broadcaster capture → sound), ms, in the first and last 10 s, and its change. */
   e2eMs: { first: number; last: number; driftMs: number };
   underruns: number;
+  /** With an owner failover: what it did. */
+  failover?: FailoverResult;
   driftPpmEstimates: number[];
   /** Every listener's real one-way delays past its first 200 exchanges (bench/sync/offline.ts --real-file draws from them). */
   realDelayUs: RealDelays;
@@ -65,19 +85,23 @@ export interface SyncRunResult {
 export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
   const random = seededRandom(o.seed ?? 1);
   const loop = await encodeOpusLoop(path.join(MEDIA, "awakening.ogg"), { startSec: 30, seconds: 20, bitrate: 128_000 });
+  const failover = o.failoverAtSeconds !== undefined;
   const cluster = await startCluster(
     [
       { name: "ga", services: "gateway,stream,encoder,relay" },
       { name: "gb", services: "gateway,relay" },
+      ...(failover ? [{ name: "gc", services: "stream,encoder" }] : []),
     ],
     o.nodeEnv,
   );
+  // with a failover, a stream the worker gc owns (rendezvous placement), re-homed on ga
+  const streamId = failover ? streamOwnedBy("gc", ["ga", "gc"], "sync") : "sync";
   const urls = [cluster.nodes.ga!.url, cluster.nodes.gb!.url];
   const specs: SimSpec[] = [];
   for (let i = 0; i < o.listeners; i++) {
     specs.push({
       url: urls[i % 2]!,
-      streamId: "sync",
+      streamId,
       offsetUs: (random() * 2 - 1) * o.maxOffsetMs * 1000,
       driftPpm: (random() * 2 - 1) * o.maxDriftPpm,
       upJitterMs: o.upJitterMs,
@@ -92,13 +116,22 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
   const broadcaster = new SimProcess();
   const listenerProcs = Array.from({ length: processes }, () => new SimProcess());
   try {
-    await broadcaster.run({ type: "broadcaster", url: urls[0]!, streamId: "sync", packets: loop.packets, skewPpm: o.broadcasterSkewPpm, token: await testToken("publish", ["sync"], { sub: "sync-bench" }) });
+    await broadcaster.run({ type: "broadcaster", url: urls[0]!, streamId, packets: loop.packets, skewPpm: o.broadcasterSkewPpm, token: await testToken("publish", [streamId], { sub: "sync-bench" }) });
     await Promise.all(listenerProcs.map((p, k) => p.run({ type: "listeners", specs: specs.filter((_, i) => i % processes === k) })));
+    let failoverAtUs: number | null = null;
+    const killer = failover
+      ? setTimeout(() => {
+          failoverAtUs = clusterNowUs();
+          cluster.nodes.gc!.proc.kill("SIGKILL");
+        }, o.failoverAtSeconds! * 1000)
+      : null;
     await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    if (killer) clearTimeout(killer);
     const replies = await Promise.all(listenerProcs.map((p) => p.stop()));
     const captured = await broadcaster.stop();
     const results = replies.flatMap((r) => (r.type === "listeners" ? r.results : []));
-    return summarise(o, results, captured.type === "broadcaster" ? captured.capturedUs : []);
+    const summary = summarise(o, results, captured.type === "broadcaster" ? captured.capturedUs : []);
+    return failoverAtUs === null ? summary : { ...summary, failover: failoverOutcome(results, failoverAtUs) };
   } finally {
     broadcaster.kill();
     listenerProcs.forEach((p) => p.kill());
@@ -243,4 +276,39 @@ function convergedAfterMs(s: SimListenerResult, medians: Map<number, number>): n
     if (bad[i]) badAfter--;
   }
   return null;
+}
+
+/**
+ * The failover's effect: each listener's longest silence across it (between consecutive frames'
+ * play times), and the spread of play times across listeners in the 10 s before it and in the
+ * 10 s after the last listener played again (frames every listener played).
+ */
+function failoverOutcome(sims: SimListenerResult[], atUs: number): FailoverResult {
+  const gaps: number[] = [];
+  let resumedUs = atUs;
+  for (const s of sims) {
+    const times = [...s.played.values()].filter((t) => t > atUs - 1e6).sort((a, b) => a - b);
+    let gap = 0;
+    let end = atUs;
+    for (let i = 1; i < times.length; i++) if (times[i]! - times[i - 1]! > gap) [gap, end] = [times[i]! - times[i - 1]!, times[i]!];
+    gaps.push(gap / 1000);
+    resumedUs = Math.max(resumedUs, end);
+  }
+  gaps.sort((a, b) => a - b);
+  const spreadOver = (from: number, to: number) => {
+    const spreads: number[] = [];
+    for (const m of sims[0]?.played.keys() ?? []) {
+      const times = sims.map((s) => s.played.get(m));
+      if (times.some((t) => t === undefined || t < from || t >= to)) continue;
+      spreads.push(Math.max(...(times as number[])) - Math.min(...(times as number[])));
+    }
+    spreads.sort((a, b) => a - b);
+    return { frames: spreads.length, ...spreadSummary(spreads) };
+  };
+  return {
+    gapMs: { p50: quantile(gaps, 0.5), max: gaps.at(-1) ?? NaN },
+    spreadBeforeUs: spreadOver(atUs - 10e6, atUs),
+    spreadAfterUs: spreadOver(resumedUs, resumedUs + 10e6),
+    resyncs: sims.reduce((n, s) => n + s.resyncAtUs.filter((t) => t >= atUs).length, 0),
+  };
 }

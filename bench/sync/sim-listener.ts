@@ -44,6 +44,8 @@ export interface SimListenerResult {
   syncErrors: Map<number, number>;
   underruns: number;
   resyncs: number;
+  /** True time (µs) of each hard resync. */
+  resyncAtUs: number[];
   /** Drift estimated by the clock sync and the clock's true drift, ppm (opposite signs when right). */
   driftPpm: number;
   trueDriftPpm: number;
@@ -75,6 +77,8 @@ export class SimListener {
   private readonly arrived = new Map<number, number>();
   /** Frames that had not arrived when their turn came. */
   underruns = 0;
+  /** True time (µs) of each of the follower's hard resyncs. */
+  private readonly resyncAtUs: number[] = [];
   joinedAtUs = 0;
   private ws: WebSocket | null = null;
   private readonly up: JitterLink;
@@ -121,6 +125,7 @@ export class SimListener {
       syncErrors: this.syncErrors,
       underruns: this.underruns,
       resyncs: this.follower.resyncs,
+      resyncAtUs: this.resyncAtUs,
       driftPpm: this.sync.driftPpm,
       trueDriftPpm: this.o.clock.driftPpm,
       realDelayUs: this.realDelayUs,
@@ -169,7 +174,9 @@ export class SimListener {
       this.nextBlockLocalUs = l1;
       if (!this.sync.ready || !this.schedule.ready) continue;
       const toCluster = PERFECT_CLOCK ? (l: number) => clock.trueAt(l) : (l: number) => this.sync.toCluster(l);
+      const resyncs = this.follower.resyncs;
       const plan = this.follower.plan(this.schedule, toCluster(l0), toCluster(l1), BLOCK);
+      if (this.follower.resyncs > resyncs) this.resyncAtUs.push(clock.trueAt(l0));
       if (!plan) continue;
       const end = plan.start + plan.ratio * BLOCK;
       // frames start on multiples of 960 samples of media time (20 ms Opus frames)
