@@ -10,7 +10,7 @@
  * NATS and a Redis of the trial's own). Method and results: docs/benchmarks.md, section "Chaos";
  * what each fault does to listeners and broadcasters: docs/failover.md.
  *
- *   npm run bench:chaos -- --trials 20 [--faults owner-kill,gateway-kill] [--listeners 5] [--out f.json]
+ *   npm run bench:chaos -- --trials 20 [--faults owner-kill,gateway-kill] [--listeners 5] [--watch-ms 15000] [--warmup-ms 6000] [--out f.json]
  */
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -23,6 +23,8 @@ const { values } = parseArgs({
     faults: { type: "string", default: FAULTS.join(",") },
     listeners: { type: "string", default: "5" },
     "watch-ms": { type: "string", default: "15000" },
+    /** ms of audio every listener must have before the fault. */
+    "warmup-ms": { type: "string", default: "6000" },
     out: { type: "string" },
   },
 });
@@ -40,7 +42,7 @@ void (async () => {
   for (const fault of faults as Fault[]) {
     const mine: TrialResult[] = [];
     for (let t = 0; t < Number(values.trials); t++) {
-      const r = await runTrial(fault, t, { listenersPerGateway: Number(values.listeners), warmupMs: 6000, watchMs: Number(values["watch-ms"]) });
+      const r = await runTrial(fault, t, { listenersPerGateway: Number(values.listeners), warmupMs: Number(values["warmup-ms"]), watchMs: Number(values["watch-ms"]) });
       mine.push(r);
       const worst = Math.max(...r.listeners.map((l) => l.silenceMs));
       console.error(`${fault} trial ${t + 1}: worst silence ${Number.isFinite(worst) ? Math.round(worst) : "never resumed"} ms${r.crashed.length ? `, crashed ${r.crashed.join(",")}` : ""}`);

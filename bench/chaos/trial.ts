@@ -40,10 +40,10 @@ export interface ListenerOutcome {
   /** The listener ended for good, or reconnected without its session resumed. */
   sessionLost: boolean;
   /**
-   * Largest move of the listener's timeline at the fault, µs: between consecutive sync ticks, from
-   * the last one received before the fault to those taking effect within 3 s of media time after
-   * it, how far the later one moves the cluster time of its first media time. Synchronised
-   * playout follows up to 2 ms by slewing; more is a hard resync.
+   * Largest move of the listener's timeline at the fault, µs: of the sync ticks received after the
+   * fault that take effect within 3 s of media time after it, how far one moves the cluster time
+   * of its first media time from the tick in force there before it. Synchronised playout follows
+   * up to 2 ms by slewing; more is a hard resync.
    */
   timelineStepUs: number;
 }
@@ -144,7 +144,7 @@ function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: num
   let resumeMs: number | null = null;
   let backwards = 0;
   const ticks = (from: number, to?: number) => l.texts.slice(from, to).flatMap((t) => (t.type === "sync.tick" ? [t] : []));
-  const timelineStepUs = timelineStep(ticks(0, textsBefore).at(-1), ticks(textsBefore), (arrivals.filter((x) => x.at < faultAt).at(-1)?.end ?? 0) + 3 * 48_000);
+  const timelineStepUs = timelineStep(ticks(0, textsBefore), ticks(textsBefore), (arrivals.filter((x) => x.at < faultAt).at(-1)?.end ?? 0) + 3 * 48_000);
   for (let i = 1; i < arrivals.length; i++) {
     const [prev, cur] = [arrivals[i - 1]!, arrivals[i]!];
     if (!cur.flagged && cur.mediaTime < prev.end) backwards++;
@@ -164,16 +164,21 @@ function outcome(gateway: string, l: Listener, arrivals: Arrival[], faultAt: num
 }
 
 /**
- * The largest timeline move (µs) between consecutive ticks, from `last` (the last tick received
- * before the fault) through the ticks received after it that take effect before media time `until`.
+ * The largest timeline move (µs) a tick received after the fault makes, among those taking effect
+ * before media time `until`: how far it moves the cluster time of its first media time from where
+ * the ticks held until then put it (the one in force there: the latest `validFrom` not after it,
+ * as a player's schedule picks it). A tick a gateway sends again (to a listener that reconnected)
+ * moves nothing.
  */
-function timelineStep(last: SyncTick | undefined, after: SyncTick[], until: number): number {
+function timelineStep(before: SyncTick[], after: SyncTick[], until: number): number {
+  const held = [...before];
   let step = 0;
-  let prev = last;
   for (const t of after) {
-    if (t.validFrom > until) break;
-    if (prev) step = Math.max(step, Math.abs(clusterTimeOf(t, t.validFrom) - clusterTimeOf(prev, t.validFrom)));
-    prev = t;
+    if (t.validFrom > until) continue;
+    let inForce: SyncTick | undefined;
+    for (const h of held) if (h.validFrom <= t.validFrom && (!inForce || h.validFrom >= inForce.validFrom)) inForce = h;
+    if (inForce) step = Math.max(step, Math.abs(clusterTimeOf(t, t.validFrom) - clusterTimeOf(inForce, t.validFrom)));
+    held.push(t);
   }
   return step;
 }
