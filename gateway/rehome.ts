@@ -32,9 +32,12 @@ export interface OnAirSession {
 const RESUMABLE: ReadonlySet<IngestFormat> = new Set(["opus", "mp3", "aac", "pcm_s16le"]);
 /** Answers worth another try: the next owner still sees the lost one as the lease holder, or no answer (Moleculer's time-out). */
 const RETRY_ON: ReadonlySet<string> = new Set(["STREAM_MOVED", "NO_WORKER", "INTERNAL"]);
-/** stream.start tries and the pause between them (ms): the next owner may not suspect the lost one yet and answer STREAM_MOVED. */
-const ATTEMPTS = 8;
-const RETRY_MS = 100;
+/**
+ * stream.start tries and the pause between them (ms): the next owner may not suspect the lost one
+ * yet (its detector checks every 100 ms) and answer STREAM_MOVED; 40 tries span about a second.
+ */
+const ATTEMPTS = 40;
+const RETRY_MS = 25;
 /** Time-out of one stream.start try (ms). */
 const START_TIMEOUT_MS = 2000;
 
