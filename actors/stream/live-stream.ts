@@ -252,9 +252,10 @@ export class LiveStream {
     if (this.seqBase) this.nextSeq.set(0, (this.seqBase.seq + Math.round((this.mediaTime - this.seqBase.mediaTime) / grid)) >>> 0);
     this.seqBase = null;
     this.clock.seed(mapping, this.mediaTime);
-    this.carryGuard = { mapping, until: this.mediaTime + CARRY_GUARD_SAMPLES };
-    // the frame must not lie below the line: its cluster time there is at most its arrival
-    if (clusterTimeOf(mapping, this.mediaTime) > arrivalUs) this.clock.reset();
+    // the frame must not lie below the line (its cluster time there is at most its arrival), else a new line
+    const below = clusterTimeOf(mapping, this.mediaTime) > arrivalUs;
+    if (below) this.clock.reset();
+    this.carryGuard = below ? null : { mapping, until: this.mediaTime + CARRY_GUARD_SAMPLES };
   }
 
   /**
