@@ -59,8 +59,14 @@ export async function playHls(streamId: string, token: string | undefined, el: H
   // (Safari on iOS before MSE) otherwise
   const { default: Hls } = await import("hls.js");
   if (Hls.isSupported()) {
-    // no worker: fMP4 audio needs no transmuxing, and the page's CSP has no blob: workers
-    hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 10, enableWorker: false });
+    // no worker: fMP4 audio needs no transmuxing, and the page's CSP has no blob: workers. In
+    // Low-Latency mode a stall moves hls.js's target latency back by one 200 ms part, not its
+    // default 1 s, and playback runs up to 5 % fast (pitch kept) to get back to the target: a stall
+    // at start on a busy machine no longer leaves the listener a second further behind for good
+    hls = new Hls({
+      lowLatencyMode: lowLatency, backBufferLength: 10, enableWorker: false,
+      ...(lowLatency ? { liveSyncOnStallIncrease: 0.2, maxLiveSyncPlaybackRate: 1.05 } : {}),
+    });
     hls.on(Hls.Events.ERROR, (_e, data) => {
       if (data.fatal) fail(`HLS: ${data.details}`);
     });
