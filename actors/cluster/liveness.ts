@@ -102,11 +102,6 @@ export class Liveness {
     return Math.max(now - this.lastTickAt, now - (this.heardAt.get(this.nodeID) ?? now));
   }
 
-  /** Whether this node can judge others now (its own loop and its own beats are on time). */
-  get sighted(): boolean {
-    return !this.blind;
-  }
-
   private heard(nodeID: string): void {
     this.heardAt.set(nodeID, performance.now());
     if (this.suspected.delete(nodeID)) this.log.info({ node: nodeID }, "suspected node heard again");

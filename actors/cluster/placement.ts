@@ -88,15 +88,8 @@ export class Placement {
     return this.known.size;
   }
 
-  /** Forgets every owner that was `nodeID`; returns the streams it owned. */
-  forgetNode(nodeID: string): string[] {
-    const lost: string[] = [];
-    for (const [streamId, owner] of this.known) {
-      if (owner === nodeID) {
-        this.known.delete(streamId);
-        lost.push(streamId);
-      }
-    }
-    return lost;
+  /** Forgets every owner that was `nodeID`. */
+  forgetNode(nodeID: string): void {
+    for (const [streamId, owner] of this.known) if (owner === nodeID) this.known.delete(streamId);
   }
 }

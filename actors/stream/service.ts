@@ -291,8 +291,7 @@ export function streamService(node: NodeContext): ServiceSchema {
   function onFrame(broker: Context["broker"], stream: LiveStream, message: Uint8Array): void {
     const arrivalUs = clusterNowUs();
     if (stream.lifecycle.state !== "live" || message.length <= AUDIO_HEADER_BYTES) return;
-    const unseenMs = node.liveness.unseenMs();
-    if (unseenMs > fenceAfterMs) fenceAll(broker, unseenMs);
+    fenceAll(broker, node.liveness.unseenMs());
     if (fenced.has(stream.streamId)) {
       node.metrics.framesDropped.inc({ reason: "fenced" });
       return;
