@@ -188,7 +188,12 @@ describe("access: key rotation and LISTEN_AUTH=token", function () {
           assert.equal(l.frames(), 0, "a refused listener gets no audio");
         }
         const ok = await countingListener(node, "private", await testToken("listen", ["priv*"]));
-        await waitFor(() => ok.frames() > 5, 5000, "audio for the listen token");
+        await waitFor(() => ok.frames() > 5, 5000, "audio for the listen token").catch(async (err: Error) => {
+          // what the listener and the node saw, for a failure that does not reproduce alone
+          const stream = await (await fetch(`${node.http}/api/streams/private`, { headers: { authorization: `Bearer ${await testToken("listen", ["private"])}` } })).text();
+          const warnings = node.logs.filter((l) => Number(l.level) >= 40).map((l) => JSON.stringify(l));
+          throw new Error(`${err.message}; listener readyState ${ok.ws.readyState}, texts ${JSON.stringify(ok.texts)}; broadcaster readyState ${b.ws.readyState}; stream ${stream}; node warnings ${warnings.join("\n")}`);
+        });
         ok.ws.close();
         assert.equal((await fetch(`${node.http}/api/streams`)).status, 401);
         const other = await testToken("listen", ["public"]);

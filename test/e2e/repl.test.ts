@@ -100,7 +100,9 @@ describe("admin REPL", function () {
         await repl.run("call stream.end --streamId guarded", actionRefusal[code]);
         await repl.run(`call gateway.kick --sessionId ${sessionId}`, actionRefusal[code]);
       }
-      assert.ok(listener!.stats.frames > 0 && !listener!.stats.closeCode, `the listener was not kicked: ${JSON.stringify(listener!.stats)}; gw log:\n${logTail(gw)}`);
+      // a kick closes with 1008 and is audited; a 1006 (the listener's socket cut under this test's load, then reconnected) is not one
+      assert.ok(listener!.stats.frames > 0 && listener!.stats.closeCode !== 1008, `the listener was not kicked: ${JSON.stringify(listener!.stats)}; gw log:\n${logTail(gw)}`);
+      assert.ok(!gw.output().includes("listener.kick"), "no kick was audited");
       await broadcast.stop();
     } finally {
       for (const r of consoles) r.proc.kill();
