@@ -42,6 +42,12 @@ export class NodeMetrics {
   readonly relayGapFrames = new Counter({ name: "veza_relay_gap_frames_total", help: "Frames missing between sequence numbers relays received", registers: [this.registry] });
   /** Broadcasters this gateway moved to a new stream owner after losing theirs (gateway/rehome.ts), by result (ok, failed: closed with OWNER_LOST). */
   readonly rehomes = new Counter({ name: "veza_rehomes_total", help: "Broadcasters moved to a new stream owner after the owner was lost, by result (ok; failed: asked to reconnect)", labelNames: ["result"] as const, registers: [this.registry] });
+  /** Per stream owner this gateway maps ticks from (actors/cluster/peer-clock.ts): 1 once its clock estimate is ready. */
+  readonly peerClockReady = new Gauge({ name: "veza_peer_clock_ready", help: "1 once this node's estimate of a peer's clock (a stream owner whose sync ticks it maps) is good to serve listeners, by peer node", labelNames: ["peer"] as const, registers: [this.registry] });
+  /** Peer clock minus this node's, s. */
+  readonly peerClockOffset = new Gauge({ name: "veza_peer_clock_offset_seconds", help: "A peer node's clock minus this node's, seconds, as estimated over the media bus", labelNames: ["peer"] as const, registers: [this.registry] });
+  /** Peer clock's rate against this node's, minus 1 (1e-6 = 1 ppm). */
+  readonly peerClockDrift = new Gauge({ name: "veza_peer_clock_drift_ratio", help: "A peer node's clock rate against this node's, minus 1 (1e-6 is 1 ppm), as estimated over the media bus", labelNames: ["peer"] as const, registers: [this.registry] });
   /** Media-bus reconnections of this node (NATS). */
   readonly busReconnects = new Counter({ name: "veza_relay_reconnects_total", help: "Media bus (NATS) reconnections of this node", registers: [this.registry] });
   /**

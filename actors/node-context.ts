@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { MediaBus } from "../transports";
 import type { Access } from "./auth/access";
 import type { Liveness } from "./cluster/liveness";
+import type { PeerClocks } from "./cluster/peer-clock";
 import type { ClusterStore } from "./cluster/store";
 import type { NodeMetrics } from "./metrics";
 import type { StreamRelay } from "./relay/stream-relay";
@@ -21,6 +22,8 @@ export interface NodeContext {
   access: Access;
   /** The failure detector: which other nodes are suspected dead or frozen (actors/cluster/liveness.ts). */
   liveness: Liveness;
+  /** This node's estimates of other nodes' clocks, for mapping their sync ticks (actors/cluster/peer-clock.ts). */
+  peerClocks: PeerClocks;
   /** Absolute path of the ffmpeg binary this node runs. */
   ffmpegPath: string;
 }

@@ -17,6 +17,8 @@ import { Access } from "./auth/access";
 import { authService } from "./auth/service";
 import { usesGeneratedKey } from "./auth/default-key";
 import { Liveness } from "./cluster/liveness";
+import { PeerClocks } from "./cluster/peer-clock";
+import { TEST_CLOCK_SKEW } from "../media/clock/cluster-time";
 import { createClusterStore } from "./cluster/store";
 import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
@@ -115,7 +117,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   }
   access.verifier.prefetch().catch((err: unknown) => log.warn({ err: (err as Error).message }, "JWKS_URL could not be fetched at start; tokens of its keys are refused until it can"));
   const liveness = new Liveness(bus, config.nodeId, config.failoverDetectMs, log.child({ mod: "liveness" }));
-  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, access, liveness, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
+  const peerClocks = new PeerClocks(bus, config.nodeId, config.peerClock, metrics, log.child({ mod: "peer-clock" }));
+  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, access, liveness, peerClocks, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
   const broker = new ServiceBroker(brokerOptions(config, log));
   let port = 0;
   const roles = new Set(config.services);
@@ -126,10 +129,13 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   let gateway: Gateway | null = null;
   if (roles.has("gateway")) broker.createService(gatewayService(context, (p, gw) => ((port = p), (gateway = gw))));
   liveness.start();
+  peerClocks.start();
+  if (TEST_CLOCK_SKEW) log.warn(TEST_CLOCK_SKEW, "VEZA_TEST_CLOCK_SKEW: this node's cluster time is skewed on purpose (tests only)");
   try {
     await broker.start();
   } catch (err) {
     liveness.stop();
+    peerClocks.stop();
     await bus.close();
     await store.close();
     await access.close();
@@ -150,6 +156,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     async stop() {
       await broker.stop();
       liveness.stop();
+      peerClocks.stop();
       await bus.close();
       await store.close();
       await access.close();

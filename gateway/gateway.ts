@@ -56,8 +56,13 @@ export class Gateway {
   readonly sessions = new Map<string, WebSocket<ListenerData>>();
   /** Broadcaster sockets on this node, by stream id. */
   private readonly broadcasters = new Map<string, WebSocket<BroadcasterData>>();
-  /** Latest sync ticks of each stream (the one in force and pending ones), from stream.clock events. */
-  readonly syncTicks = new Map<string, SyncTick[]>();
+  /**
+   * Latest sync ticks of each stream (the one in force and pending ones), from stream.clock events,
+   * on the clock of the owner that sent each; {@link ticksFor} maps them into this node's.
+   */
+  private readonly syncTicks = new Map<string, Array<{ tick: SyncTick; owner: string }>>();
+  /** {@link ticksFor}'s answers, with when they were mapped (performance.now() ms). */
+  private readonly mappedTicks = new Map<string, { ticks: SyncTick[]; at: number }>();
   /** Latest known view of each stream, from stream.* events. */
   readonly streamInfo = new Map<string, StreamInfo>();
   /** ms since the epoch of each known stream's last event or clock tick. */
@@ -102,7 +107,7 @@ export class Gateway {
     this.placement = new Placement(broker, node.liveness);
     this.app = this.uws.App();
     this.renditions = new RenditionFeeds(this.app, node.bus, node.metrics);
-    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.syncTicks.get(streamId), this.renditions);
+    this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.ticksFor(streamId), this.renditions);
     this.httpListeners = new HttpListeners(this);
     this.icecast = new IcecastDoor(this);
     this.hls = new HlsPackagers(this);
@@ -392,14 +397,45 @@ export class Gateway {
     if (broadcaster && broadcaster.getUserData().phase === "live") broadcaster.cork(() => broadcaster.send(text, false));
   }
 
-  /** A stream's clock mapping changed: keep it for new listeners and send it to the current ones. */
-  onClockTick(streamId: string, tick: SyncTick): void {
+  /**
+   * A stream's clock mapping changed (`tick`, on the clock of `owner`, the node that sent it): keep
+   * it for new listeners and send it to the current ones, mapped into this node's clock. Held back
+   * while this node's estimate of the owner's clock is not ready (sent once it is).
+   */
+  onClockTick(streamId: string, tick: SyncTick, owner: string): void {
     this.streamSeenAt.set(streamId, Date.now());
-    const ticks = (this.syncTicks.get(streamId) ?? []).filter((t) => t.validFrom < tick.validFrom);
-    ticks.push(tick);
+    const ticks = (this.syncTicks.get(streamId) ?? []).filter((t) => t.tick.validFrom < tick.validFrom);
+    ticks.push({ tick, owner });
     while (ticks.length > 3) ticks.shift();
     this.syncTicks.set(streamId, ticks);
-    this.fanout.publishText(streamId, JSON.stringify({ type: "sync.tick", streamId, ...tick }));
+    this.mappedTicks.delete(streamId);
+    const mapped = this.node.peerClocks.mapTick(tick, owner);
+    if (mapped) this.fanout.publishText(streamId, JSON.stringify({ type: "sync.tick", streamId, ...mapped }));
+  }
+
+  /** This node's estimate of `peer`'s clock became ready: the ticks held back for its streams go out. */
+  onPeerClockReady(peer: string): void {
+    for (const [streamId, ticks] of this.syncTicks) {
+      if (ticks.at(-1)?.owner !== peer) continue;
+      this.mappedTicks.delete(streamId);
+      for (const tick of this.ticksFor(streamId)) this.fanout.publishText(streamId, JSON.stringify({ type: "sync.tick", streamId, ...tick }));
+    }
+  }
+
+  /**
+   * A stream's latest sync ticks on this node's clock (mapped with the current estimates, refreshed
+   * every 250 ms); none while the newest one's owner clock is not estimated yet. Ticks of a former
+   * owner that cannot be mapped any more are left out (they are for media time already played).
+   */
+  ticksFor(streamId: string): SyncTick[] {
+    const cached = this.mappedTicks.get(streamId);
+    const now = performance.now();
+    if (cached && now - cached.at < 250) return cached.ticks;
+    const owned = this.syncTicks.get(streamId) ?? [];
+    const newest = owned.at(-1);
+    const ticks = newest && this.node.peerClocks.isReady(newest.owner) ? owned.flatMap((t) => this.node.peerClocks.mapTick(t.tick, t.owner) ?? []) : [];
+    this.mappedTicks.set(streamId, { ticks, at: now });
+    return ticks;
   }
 
   /** Drops what this gateway knows of streams idle for {@link FORGET_IDLE_MS} (not live, nobody here). */
@@ -410,6 +446,7 @@ export class Gateway {
       this.streamSeenAt.delete(streamId);
       this.streamInfo.delete(streamId);
       this.syncTicks.delete(streamId);
+      this.mappedTicks.delete(streamId);
       this.placement.forget(streamId);
     }
   }

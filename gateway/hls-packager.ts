@@ -198,7 +198,7 @@ export class HlsPackagers {
     const { gw } = this;
     const programDateOf = (m: number): number => {
       // the tick in force at m, else the earliest known (its mapping extrapolated back)
-      const ticks = gw.syncTicks.get(streamId) ?? [];
+      const ticks = gw.ticksFor(streamId);
       let tick = ticks[0];
       for (const t of ticks) if (t.validFrom <= m) tick = t;
       return tick ? clusterTimeOf(tick, m) / 1000 : Date.now();

@@ -74,7 +74,9 @@ export function registerHttpRoutes(gw: Gateway): void {
   getAndHead(app, "/ready", (res, _req, head) =>
     respond(res, async () => {
       const ready = gw.ready && gw.broker.started;
-      return { status: ready ? 200 : 503, body: { ready, nodeID: gw.broker.nodeID, ...(gw.draining ? { draining: true } : {}) } };
+      // the clocks of the stream owners this gateway maps sync ticks from (PEER_CLOCK): one not ready holds its streams' ticks back
+      const clocks = gw.node.peerClocks.states();
+      return { status: ready ? 200 : 503, body: { ready, nodeID: gw.broker.nodeID, ...(gw.draining ? { draining: true } : {}), ...(clocks.length ? { clocks } : {}) } };
     }, head),
   );
   getAndHead(app, "/api/streams", (res, req, head) => {

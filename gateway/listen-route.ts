@@ -240,7 +240,7 @@ export function registerListenRoute(gw: Gateway): void {
       ws.cork(() => {
         ws.send(JSON.stringify(hello), false);
         ws.send(JSON.stringify({ type: "stream.status", ...gw.statusOf(data.streamId) }), false);
-        for (const tick of gw.syncTicks.get(data.streamId) ?? []) ws.send(JSON.stringify({ type: "sync.tick", streamId: data.streamId, ...tick }), false);
+        for (const tick of gw.ticksFor(data.streamId)) ws.send(JSON.stringify({ type: "sync.tick", streamId: data.streamId, ...tick }), false);
         const info = gw.streamInfo.get(data.streamId);
         if (info && (info.title || Object.keys(info.metadata).length)) {
           ws.send(JSON.stringify({ type: "stream.metadata", streamId: info.streamId, title: info.title, metadata: info.metadata }), false);

@@ -64,7 +64,7 @@ export function gatewayService(node: NodeContext, onListening: (port: number, ga
         gw?.onStreamEvent("stop", ctx.params);
       },
       "stream.clock"(ctx: Context<EventPayloads["stream.clock"]>) {
-        gw?.onClockTick(ctx.params.streamId, ctx.params.tick);
+        gw?.onClockTick(ctx.params.streamId, ctx.params.tick, ctx.nodeID ?? this.broker.nodeID);
       },
       "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
         gw?.onNodeLeft(ctx.params.node.id);
@@ -73,6 +73,7 @@ export function gatewayService(node: NodeContext, onListening: (port: number, ga
     async started() {
       gw = new Gateway(this.broker, node);
       node.liveness.onSuspect((id) => gw?.onNodeLeft(id, true));
+      node.peerClocks.onReady((peer) => gw?.onPeerClockReady(peer));
       onListening(await gw.listen(), gw);
     },
     stopped() {

@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/sync/index.ts --listeners 100 --seconds 180 [--json out.json] [--ping 2,2000,5,15000,20]
  *       [--processes 4] [--delays-out delays.json] [--pm-qos] [--failover-at 60]
+ *       [--gateway-skew "15,100;-15,-100"] [--no-peer-clock]
  *
  * --delays-out writes the distribution of the real one-way delays of the clock exchanges (µs; up
  * and down, each as 1001 quantiles p0, p0.1, … p100), the input of the offline model:
@@ -39,6 +40,10 @@ const { values } = parseArgs({
     "pm-qos": { type: "boolean", default: false },
     /** Kill the stream's owner (a third node) this many seconds in: the spread across the re-homing (docs/failover.md). */
     "failover-at": { type: "string" },
+    /** The gateways' clocks skewed on purpose: `<offset ms>,<drift ppm>;<offset ms>,<drift ppm>` (the first owns the stream). */
+    "gateway-skew": { type: "string" },
+    /** PEER_CLOCK=off on the nodes: trust the machines' clocks (to show what the gateways' estimate does). */
+    "no-peer-clock": { type: "boolean", default: false },
   },
 });
 
@@ -58,6 +63,8 @@ void (async () => {
     pingSchedule: parsePingSchedule(values.ping),
     processes: Number(values.processes),
     failoverAtSeconds: values["failover-at"] === undefined ? undefined : Number(values["failover-at"]),
+    gatewaySkew: values["gateway-skew"] === undefined ? undefined : (values["gateway-skew"].split(";") as [string, string]),
+    nodeEnv: values["no-peer-clock"] ? { PEER_CLOCK: "off" } : undefined,
   });
   const { driftPpmEstimates, realDelayUs, ...summary } = result;
   console.log(JSON.stringify(summary, null, 2));

@@ -47,6 +47,8 @@ const realDown = () => (recorded ? draw(recorded.down) : 0);
 /** Errors by time since join (index = 100 ms steps from 1 s) and by global time (100 ms steps). */
 const byAge: number[][] = [];
 const byTime: number[][] = [];
+/** Per listener, the age (s) from which 99 % of its errors are within 100 µs (bench/sync's "converged", against the truth). */
+const converged: number[] = [];
 const epoch = 1.8e15;
 for (let l = 0; l < N; l++) {
   const offsetUs = (random() * 2 - 1) * 1e6;
@@ -65,12 +67,22 @@ for (let l = 0; l < N; l++) {
   }
   exchanges.sort((a, b) => a.at - b.at);
   let k = 0;
+  const mine: number[] = [];
   for (let t = start + 1e6, age = 0; t - start < SECONDS * 1e6; t += 100_000, age++) {
     while (k < exchanges.length && exchanges[k]!.at <= t) sync.add(...exchanges[k++]!.t);
     const err = sync.toCluster(local(t)) - t;
     (byAge[age] ??= []).push(err);
+    mine.push(err);
     if (t - start >= 2e6) (byTime[Math.floor((t - epoch) / 100_000)] ??= []).push(err);
   }
+  // the earliest age from which at most 1 % of the errors are past 100 µs
+  let bad = 0;
+  let from = mine.length;
+  for (let i = mine.length - 1; i >= 0; i--) {
+    if (Math.abs(mine[i]!) > 100) bad++;
+    if (bad <= 0.01 * (mine.length - i)) from = i;
+  }
+  converged.push(1 + from / 10);
 }
 
 const ages: Array<[number, number]> = [[1, 2], [2, 5], [5, 15], [15, 30], [30, 60], [60, SECONDS]];
@@ -83,5 +95,7 @@ console.log(
       })
       .join(" | "),
 );
+const c = converged.slice().sort((a, b) => a - b);
+console.log(`converged (99 % within 100 µs of the truth from then on): p50 ${quantile(c, 0.5).toFixed(1)} s, p90 ${quantile(c, 0.9).toFixed(1)} s, max ${c.at(-1)!.toFixed(1)} s; over 2 s: ${c.filter((x) => x > 2).length} of ${N}`);
 const spreads = byTime.filter((e) => e.length === N).map((e) => Math.max(...e) - Math.min(...e)).sort((a, b) => a - b);
 console.log(`spread across ${N} listeners: p50 ${quantile(spreads, 0.5).toFixed(0)} µs, p99 ${quantile(spreads, 0.99).toFixed(0)} µs (${spreads.length} instants)`);

@@ -45,6 +45,11 @@ export interface SyncRunOptions {
    * a stream worker, and is re-homed on the first gateway's node (docs/failover.md). Default: none.
    */
   failoverAtSeconds?: number;
+  /**
+   * The two gateways' clocks skewed on purpose (VEZA_TEST_CLOCK_SKEW, media/clock/cluster-time.ts):
+   * [first, second], each `<offset ms>,<drift ppm>`. The first gateway owns the stream.
+   */
+  gatewaySkew?: [string, string];
 }
 
 /** What an owner failover did to the listeners (with {@link SyncRunOptions.failoverAtSeconds}). */
@@ -88,8 +93,8 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
   const failover = o.failoverAtSeconds !== undefined;
   const cluster = await startCluster(
     [
-      { name: "ga", services: "gateway,stream,encoder,relay" },
-      { name: "gb", services: "gateway,relay" },
+      { name: "ga", services: "gateway,stream,encoder,relay", env: o.gatewaySkew ? { VEZA_TEST_CLOCK_SKEW: o.gatewaySkew[0] } : {} },
+      { name: "gb", services: "gateway,relay", env: o.gatewaySkew ? { VEZA_TEST_CLOCK_SKEW: o.gatewaySkew[1] } : {} },
       ...(failover ? [{ name: "gc", services: "stream,encoder" }] : []),
     ],
     o.nodeEnv,

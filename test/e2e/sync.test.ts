@@ -3,7 +3,9 @@
  * (the SDK's clock sync and device follower, virtual clocks ±1 s and ±200 ppm, 0-20 ms jitter) on
  * two gateway processes over NATS. The bound here (1 ms p99 spread) guards against regressions;
  * the project's target, 0.2 ms, is measured by bench/sync (docs/benchmarks.md). Also through an
- * owner failover (the stream re-homed from a third node): listeners keep their timeline.
+ * owner failover (the stream re-homed from a third node): listeners keep their timeline. And with
+ * the gateways' clocks skewed apart (VEZA_TEST_CLOCK_SKEW): the gateways' estimates of the owner's
+ * clock keep their listeners together (actors/cluster/peer-clock.ts).
  */
 import assert from "node:assert/strict";
 import { runSync, type SyncRunOptions } from "../../bench/sync/run";
@@ -45,6 +47,22 @@ describe("sync: listeners on two gateways play the same sample at the same time"
     assert.ok(f.spreadAfterUs.frames > 200, `${f.spreadAfterUs.frames} frames heard by every listener after the gap`);
     assert.equal(f.resyncs, 0, "no listener made a hard resync");
     assert.ok(f.spreadAfterUs.p99 < 1000, `spread p99 after the failover ${f.spreadAfterUs.p99} µs`);
+  });
+
+  it("gateways whose clocks are 30 ms and 200 ppm apart: each maps the owner's ticks into its own clock, listeners stay in step", async function () {
+    this.retries(1); // as the first case: a regression fails twice
+    // the owner's gateway 15 ms ahead and 100 ppm fast, the other 15 ms behind and 100 ppm slow (VEZA_TEST_CLOCK_SKEW)
+    const r = await runSync({ ...RUN, gatewaySkew: ["15,100", "-15,-100"] });
+    console.log(`      skewed gateways: spread p50 ${r.spreadUs.p50.toFixed(0)} µs, p99 ${r.spreadUs.p99.toFixed(0)} µs; e2e ${r.e2eMs.first.toFixed(2)} → ${r.e2eMs.last.toFixed(2)} ms`);
+    assert.ok(r.frames > 500, `${r.frames} frames heard by every listener`);
+    assert.ok(r.spreadUs.p99 < 1000, `spread p99 ${r.spreadUs.p99} µs`);
+    assert.equal(r.underruns, 0);
+  });
+
+  it("the same gateways with PEER_CLOCK=off (trusting the machines' clocks) are 30 ms apart", async () => {
+    const r = await runSync({ ...RUN, seconds: 15, gatewaySkew: ["15,100", "-15,-100"], nodeEnv: { PEER_CLOCK: "off" } });
+    console.log(`      skewed gateways, PEER_CLOCK=off: spread p50 ${(r.spreadUs.p50 / 1000).toFixed(2)} ms`);
+    assert.ok(r.spreadUs.p50 > 25_000, `spread p50 ${r.spreadUs.p50} µs`);
   });
 
   it("detects the drift when the clients do not compensate it", async () => {

@@ -7,6 +7,8 @@ export interface NodeSpec {
   services: string;
   /** Network namespace to run the node in (test/support/netns.ts). */
   netns?: string;
+  /** Environment of this node only (over the cluster's). */
+  env?: Record<string, string>;
 }
 
 /** Starts one node process per spec against the machine's NATS and Redis, in a fresh namespace. */
@@ -15,7 +17,7 @@ export async function startCluster(specs: NodeSpec[], extraEnv: Record<string, s
   await ensureRedis();
   const namespace = `t${process.pid}x${Date.now().toString(36)}`;
   const env = { NATS_URL, REDIS_URL, CLUSTER_NAMESPACE: namespace, ...extraEnv };
-  const settled = await Promise.allSettled(specs.map((s) => startNodeProcess(["--node-id", s.name, "--services", s.services], env, s.netns)));
+  const settled = await Promise.allSettled(specs.map((s) => startNodeProcess(["--node-id", s.name, "--services", s.services], { ...env, ...s.env }, s.netns)));
   const failed = settled.find((r) => r.status === "rejected");
   if (failed) {
     // stop the nodes that did start before reporting the one that did not
