@@ -49,6 +49,7 @@ const byAge: number[][] = [];
 const byTime: number[][] = [];
 /** Per listener, the age (s) from which 99 % of its errors are within 100 µs (bench/sync's "converged", against the truth). */
 const converged: number[] = [];
+const traces: number[][] = [];
 const epoch = 1.8e15;
 for (let l = 0; l < N; l++) {
   const offsetUs = (random() * 2 - 1) * 1e6;
@@ -83,6 +84,12 @@ for (let l = 0; l < N; l++) {
     if (bad <= 0.01 * (mine.length - i)) from = i;
   }
   converged.push(1 + from / 10);
+  traces.push(mine);
+}
+if (process.env.OFFLINE_TRACE) {
+  // the slowest listener's error, every 0.5 s from 1 s after its join
+  const worst = converged.indexOf(Math.max(...converged));
+  console.log(`slowest listener (${worst}), error µs every 0.5 s: ${traces[worst]!.filter((_, i) => i % 5 === 0).map((e) => e.toFixed(0)).join(" ")}`);
 }
 
 const ages: Array<[number, number]> = [[1, 2], [2, 5], [5, 15], [15, 30], [30, 60], [60, SECONDS]];
