@@ -12,8 +12,11 @@
  * - `clock.pong.<asker>` → `{"id":n,"t0":µs,"t1":µs,"t2":µs,"by":"<answerer>"}` (t1 receive and t2 send on the answerer's clock).
  * `<node>` is the node id with every character outside `[A-Za-z0-9_-]` replaced by `_` (a NATS token).
  *
- * Schedule per peer: a burst every 2 ms for 1 s, every 10 ms to 15 s, then every 50 ms (20 exchanges
- * a second each way per gateway and owner pair), dithered 0.5–1.5× like the listeners' pings. An
+ * Schedule per peer: a burst every 2 ms for 1 s, every 5 ms to 30 s, then every 10 ms (100 exchanges
+ * a second per gateway and owner pair, a few kB/s), dithered 0.5–1.5× like the listeners' pings. On
+ * one machine, NATS round trips of 215–390 µs, the estimate's error over 60 s was p50 20–23 µs, max
+ * 44–51 µs, and 0.25–0.4 ppm (max 6–11 ppm in the first seconds), with or without the owner's clock
+ * skewed 15 ms and 100 ppm (bench/sync/peer-clock.ts; docs/benchmarks.md, "Sync"). An
  * estimate is *ready* once its exchanges span {@link READY_AFTER_US}: before, the gateway holds the
  * owner's ticks back (its listeners stay silent) rather than serve times it does not know.
  */
@@ -26,7 +29,7 @@ import type { MediaBus } from "../../transports";
 import type { NodeMetrics } from "../metrics";
 
 /** The peers' ping schedule (ms; see the module doc). */
-export const PEER_PING_SCHEDULE: PingSchedule = { burstMs: 2, burstForMs: 1_000, settleMs: 10, settleForMs: 15_000, steadyMs: 50 };
+export const PEER_PING_SCHEDULE: PingSchedule = { burstMs: 2, burstForMs: 1_000, settleMs: 5, settleForMs: 30_000, steadyMs: 10 };
 /** An estimate is ready once its exchanges span this long, µs: the burst has given its floors and a first drift. */
 export const READY_AFTER_US = 1e6;
 /** A peer not asked about for this long is no longer pinged, ms. */

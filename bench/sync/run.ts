@@ -76,6 +76,11 @@ export interface SyncRunResult {
    * within 100 µs of the median listener (p50, p90, max over listeners; unconverged: never).
    */
   convergeMs: { p50: number; p90: number; max: number; unconverged: number };
+  /**
+   * Per frame, the median play time of the second gateway's listeners minus the first's, µs (over the
+   * frames of the spread): how far apart the gateways' timelines are (p50 signed, p99 and max of |·|).
+   */
+  gatewayGapUs: { p50: number; p99: number; max: number };
   /** Median end-to-end delay (broadcaster capture → sound), ms, in the first and last 10 s, and its change. */
   e2eMs: { first: number; last: number; driftMs: number };
   underruns: number;
@@ -135,7 +140,9 @@ export async function runSync(o: SyncRunOptions): Promise<SyncRunResult> {
     const replies = await Promise.all(listenerProcs.map((p) => p.stop()));
     const captured = await broadcaster.stop();
     const results = replies.flatMap((r) => (r.type === "listeners" ? r.results : []));
-    const summary = summarise(o, results, captured.type === "broadcaster" ? captured.capturedUs : []);
+    // each result's gateway (0: ga, 1: gb), in the order the processes returned them
+    const gateways = listenerProcs.flatMap((_, k) => specs.filter((_, i) => i % processes === k).map((s) => (s.url === urls[0] ? 0 : 1)));
+    const summary = summarise(o, results, captured.type === "broadcaster" ? captured.capturedUs : [], gateways);
     return failoverAtUs === null ? summary : { ...summary, failover: failoverOutcome(results, failoverAtUs) };
   } finally {
     broadcaster.kill();
@@ -198,7 +205,7 @@ class SimProcess {
   }
 }
 
-function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: number[]): SyncRunResult {
+function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: number[], gateways: number[]): SyncRunResult {
   if (process.env.SYNC_DEBUG) {
     for (const s of sims) {
       // a frame's figure, over the frames played more than 5 s after the listener joined, sorted
@@ -221,10 +228,13 @@ function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: num
   const steadySpreads: number[] = [];
   const e2e: Array<{ at: number; ms: number }> = [];
   const frames = new Set<number>();
+  const gatewayGaps: number[] = [];
   for (const s of sims) for (const m of s.played.keys()) frames.add(m);
   for (const m of [...frames].sort((a, b) => a - b)) {
     const times = sims.map((s) => ({ s, t: s.played.get(m) })).filter((x) => x.t !== undefined && x.t - x.s.joinedAtUs > settleUs).map((x) => x.t!);
     if (times.length < sims.length) continue;
+    const median = (g: number) => quantile(sims.flatMap((s, i) => (gateways[i] === g ? [s.played.get(m)!] : [])).sort((a, b) => a - b), 0.5);
+    gatewayGaps.push(median(1) - median(0));
     times.sort((a, b) => a - b);
     spreads.push(times[times.length - 1]! - times[0]!);
     if (times[0]! > lastJoinUs + 30e6) steadySpreads.push(times[times.length - 1]! - times[0]!);
@@ -259,6 +269,7 @@ function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: num
     listeners: sims.length,
     frames: spreads.length,
     spreadUs: spreadSummary(spreads),
+    gatewayGapUs: gapSummary(gatewayGaps),
     steadySpreadUs: { frames: steadySpreads.length, ...spreadSummary(steadySpreads) },
     convergeMs: { p50: quantile(converge, 0.5), p90: quantile(converge, 0.9), max: converge[converge.length - 1] ?? NaN, unconverged },
     e2eMs: { first, last, driftMs: last - first },
@@ -269,6 +280,12 @@ function summarise(o: SyncRunOptions, sims: SimListenerResult[], capturedUs: num
       down: sims.flatMap((s) => s.realDelayUs.down.slice(200).map(Math.round)),
     },
   };
+}
+
+/** Signed median, and p99 and max of the absolute values, µs. */
+function gapSummary(gaps: number[]): { p50: number; p99: number; max: number } {
+  const abs = gaps.map(Math.abs).sort((a, b) => a - b);
+  return { p50: quantile(gaps.slice().sort((a, b) => a - b), 0.5), p99: quantile(abs, 0.99), max: abs.at(-1) ?? NaN };
 }
 
 /** Time from join to the first frame after which ≤ 1% of the listener's frames are > 100 µs off the median, ms; null if none. */

@@ -31,7 +31,7 @@ describe("sync: listeners on two gateways play the same sample at the same time"
     // (spread p50 1315 µs, p99 1430 µs), not reproduced here under load; a regression fails twice
     this.retries(1);
     const r = await runSync(RUN);
-    console.log(`      spread p50 ${r.spreadUs.p50.toFixed(0)} µs, p99 ${r.spreadUs.p99.toFixed(0)} µs; e2e ${r.e2eMs.first.toFixed(2)} → ${r.e2eMs.last.toFixed(2)} ms`);
+    console.log(`      spread p50 ${r.spreadUs.p50.toFixed(0)} µs, p99 ${r.spreadUs.p99.toFixed(0)} µs; gateways' timelines apart p50 ${r.gatewayGapUs.p50.toFixed(0)} µs; e2e ${r.e2eMs.first.toFixed(2)} → ${r.e2eMs.last.toFixed(2)} ms`);
     assert.ok(r.frames > 500, `${r.frames} frames heard by every listener`);
     assert.ok(r.spreadUs.p99 < 1000, `spread p99 ${r.spreadUs.p99} µs`);
     assert.ok(Math.abs(r.e2eMs.driftMs) < 1, `end-to-end delay moved ${r.e2eMs.driftMs.toFixed(2)} ms`);
@@ -53,16 +53,18 @@ describe("sync: listeners on two gateways play the same sample at the same time"
     this.retries(1); // as the first case: a regression fails twice
     // the owner's gateway 15 ms ahead and 100 ppm fast, the other 15 ms behind and 100 ppm slow (VEZA_TEST_CLOCK_SKEW)
     const r = await runSync({ ...RUN, gatewaySkew: ["15,100", "-15,-100"] });
-    console.log(`      skewed gateways: spread p50 ${r.spreadUs.p50.toFixed(0)} µs, p99 ${r.spreadUs.p99.toFixed(0)} µs; e2e ${r.e2eMs.first.toFixed(2)} → ${r.e2eMs.last.toFixed(2)} ms`);
+    console.log(`      skewed gateways: spread p50 ${r.spreadUs.p50.toFixed(0)} µs, p99 ${r.spreadUs.p99.toFixed(0)} µs; gateways' timelines apart p50 ${r.gatewayGapUs.p50.toFixed(0)} µs, |p99| ${r.gatewayGapUs.p99.toFixed(0)} µs; e2e ${r.e2eMs.first.toFixed(2)} → ${r.e2eMs.last.toFixed(2)} ms`);
     assert.ok(r.frames > 500, `${r.frames} frames heard by every listener`);
     assert.ok(r.spreadUs.p99 < 1000, `spread p99 ${r.spreadUs.p99} µs`);
+    assert.ok(r.gatewayGapUs.p99 < 500, `the gateways' timelines ${r.gatewayGapUs.p99} µs apart (p99)`);
     assert.equal(r.underruns, 0);
   });
 
   it("the same gateways with PEER_CLOCK=off (trusting the machines' clocks) are 30 ms apart", async () => {
     const r = await runSync({ ...RUN, seconds: 15, gatewaySkew: ["15,100", "-15,-100"], nodeEnv: { PEER_CLOCK: "off" } });
-    console.log(`      skewed gateways, PEER_CLOCK=off: spread p50 ${(r.spreadUs.p50 / 1000).toFixed(2)} ms`);
+    console.log(`      skewed gateways, PEER_CLOCK=off: spread p50 ${(r.spreadUs.p50 / 1000).toFixed(2)} ms, gateways' timelines apart p50 ${(r.gatewayGapUs.p50 / 1000).toFixed(2)} ms`);
     assert.ok(r.spreadUs.p50 > 25_000, `spread p50 ${r.spreadUs.p50} µs`);
+    assert.ok(Math.abs(r.gatewayGapUs.p50) > 25_000, `the gateways' timelines ${r.gatewayGapUs.p50} µs apart`);
   });
 
   it("detects the drift when the clients do not compensate it", async () => {
