@@ -196,7 +196,7 @@ describe("access: key rotation and LISTEN_AUTH=token", function () {
         if (ok.frames() <= 5) {
           const code = await ok.closed;
           const logs = node.logs.filter((l) => Number(l.level) >= 40 || /listener|session/i.test(String(l.msg))).map((l) => JSON.stringify(l));
-          console.log(`      the listener was closed before audio: code ${code}, texts ${JSON.stringify(ok.texts)}; node logs ${logs.join("\n")}`);
+          console.log(`      the listener was closed before audio: code ${code}, socket errors ${JSON.stringify(ok.errors)}, texts ${JSON.stringify(ok.texts)}; node logs ${logs.join("\n")}`);
           ok = await countingListener(node, "private", await testToken("listen", ["priv*"]));
           await audio();
           assert.ok(ok.frames() > 5, `a second listener got ${ok.frames()} frames (readyState ${ok.ws.readyState})`);

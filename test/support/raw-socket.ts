@@ -15,6 +15,8 @@ export interface RawSocket {
   texts: ServerMessage[];
   /** Resolves with the close code. */
   closed: Promise<number>;
+  /** Errors the socket reported after it opened (e.g. a frame `ws` found invalid: it then closes with 1006). */
+  errors: string[];
 }
 
 /**
@@ -29,7 +31,9 @@ export async function rawSocket(url: string, path: string, localAddress?: string
   });
   const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
   await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
-  return { ws, texts, closed };
+  const errors: string[] = [];
+  ws.on("error", (err) => errors.push(err.message));
+  return { ws, texts, closed, errors };
 }
 
 /** A broadcaster socket on `/ws/publish/:streamId`, with a test token for it unless `token` is given ("" for none). */
