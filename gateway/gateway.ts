@@ -431,9 +431,8 @@ export class Gateway {
     const cached = this.mappedTicks.get(streamId);
     const now = performance.now();
     if (cached && now - cached.at < 250) return cached.ticks;
-    const owned = this.syncTicks.get(streamId) ?? [];
-    const newest = owned.at(-1);
-    const ticks = newest && this.node.peerClocks.isReady(newest.owner) ? owned.flatMap((t) => this.node.peerClocks.mapTick(t.tick, t.owner) ?? []) : [];
+    const mapped = (this.syncTicks.get(streamId) ?? []).map((t) => this.node.peerClocks.mapTick(t.tick, t.owner));
+    const ticks = mapped.at(-1) ? mapped.filter((t): t is SyncTick => t !== null) : [];
     this.mappedTicks.set(streamId, { ticks, at: now });
     return ticks;
   }

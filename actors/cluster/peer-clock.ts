@@ -9,8 +9,9 @@
  *
  * Wire (raw media-bus messages, JSON, tens of bytes):
  * - `clock.ping.<node>` ← `{"id":n,"t0":µs,"from":"<asker's node id>"}` (t0 on the asker's clock);
- * - `clock.pong.<asker>` → `{"id":n,"t0":µs,"t1":µs,"t2":µs,"by":"<answerer>"}` (t1 receive and t2 send on the answerer's clock).
- * `<node>` is the node id with every character outside `[A-Za-z0-9_-]` replaced by `_` (a NATS token).
+ * - `clock.pong.<asker>` → `{"id":n,"t0":µs,"t1":µs,"t2":µs,"by":"<answerer's node id>"}` (t1 receive and t2 send on the answerer's clock).
+ * `<node>` in a subject, and `from`, are the node id with every character outside `[A-Za-z0-9_-]`
+ * replaced by `_` (a NATS token); `by` is the answerer's node id itself.
  *
  * Schedule per peer: a burst every 2 ms for 1 s, every 5 ms to 30 s, then every 10 ms (100 exchanges
  * a second per gateway and owner pair, a few kB/s), dithered 0.5–1.5× like the listeners' pings. On
@@ -63,12 +64,12 @@ interface Peer {
 
 export class PeerClocks {
   private readonly peers = new Map<string, Peer>();
-  /** Peers by their subject token (pongs name their answerer by it). */
-  private readonly byToken = new Map<string, string>();
   private readonly readyListeners: Array<(peer: string) => void> = [];
   private unsubscribes: Array<() => void> = [];
   private sweep: NodeJS.Timeout | null = null;
   private readonly from: string;
+  /** The pong's `by` field, as JSON. */
+  private readonly by: string;
 
   constructor(
     private readonly bus: MediaBus,
@@ -81,13 +82,14 @@ export class PeerClocks {
     private readonly now: () => number = clusterNowUs,
   ) {
     this.from = nodeToken(nodeID);
+    this.by = JSON.stringify(nodeID);
   }
 
   /** Answers every node's pings, and takes the answers to this node's. */
   start(): void {
     this.unsubscribes.push(this.bus.subscribe(`clock.ping.${this.from}`, (data) => this.answer(data)));
     this.unsubscribes.push(this.bus.subscribe(`clock.pong.${this.from}`, (data) => this.onPong(data)));
-    this.sweep = setInterval(() => this.forgetIdle(), 10_000);
+    this.sweep = setInterval(() => this.sweepPeers(), 1000);
     this.sweep.unref();
   }
 
@@ -97,7 +99,6 @@ export class PeerClocks {
     if (this.sweep) clearInterval(this.sweep);
     for (const p of this.peers.values()) p.pinger.stop();
     this.peers.clear();
-    this.byToken.clear();
   }
 
   /** Calls `listener` with a peer whose estimate has just become ready. */
@@ -117,11 +118,6 @@ export class PeerClocks {
     if (!p.sync.ready) return null;
     const slope = p.sync.driftPpm / 1e6;
     return { ...tick, anchorClusterUs: p.sync.toLocal(tick.anchorClusterUs), rateHz: tick.rateHz * (1 + slope) };
-  }
-
-  /** Whether ticks from `peer` can be mapped now (starts pinging it when not). */
-  isReady(peer: string): boolean {
-    return !this.enabled || peer === this.nodeID || this.track(peer).sync.ready;
   }
 
   /** Every tracked peer's estimate. */
@@ -145,7 +141,6 @@ export class PeerClocks {
       const send = (ping: ClockPing) => this.bus.publish(subject, encoder.encode(JSON.stringify({ id: ping.id, t0: ping.t0, from: this.from })));
       p = { sync, pinger: new ClockPinger(sync, send, this.now, PEER_PING_SCHEDULE), usedAt: Date.now(), wasReady: false };
       this.peers.set(peer, p);
-      this.byToken.set(nodeToken(peer), peer);
       p.pinger.start();
       this.log.info({ peer }, "estimating the clock of a stream owner");
     }
@@ -162,7 +157,7 @@ export class PeerClocks {
       return;
     }
     if (typeof ping.id !== "number" || typeof ping.t0 !== "number" || typeof ping.from !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(ping.from)) return;
-    this.bus.publish(`clock.pong.${ping.from}`, encoder.encode(`{"id":${ping.id},"t0":${ping.t0},"t1":${t1},"t2":${this.now()},"by":"${this.from}"}`));
+    this.bus.publish(`clock.pong.${ping.from}`, encoder.encode(`{"id":${ping.id},"t0":${ping.t0},"t1":${t1},"t2":${this.now()},"by":${this.by}}`));
   }
 
   private onPong(data: Uint8Array): void {
@@ -174,32 +169,33 @@ export class PeerClocks {
       return;
     }
     if (typeof pong.t0 !== "number" || typeof pong.t1 !== "number" || typeof pong.t2 !== "number" || typeof pong.by !== "string") return;
-    const peer = this.byToken.get(pong.by);
-    const p = peer === undefined ? undefined : this.peers.get(peer);
+    const p = this.peers.get(pong.by);
     if (!p) return;
     p.pinger.onPong({ t0: pong.t0, t1: pong.t1, t2: pong.t2 }, t3);
-    this.observe(peer!, p);
-  }
-
-  private observe(peer: string, p: Peer): void {
-    if (!p.sync.ready) return;
-    const offset = p.sync.offsetAt(this.now());
-    this.metrics.peerClockOffset.set({ peer }, offset / 1e6);
-    this.metrics.peerClockDrift.set({ peer }, p.sync.driftPpm / 1e6);
-    if (p.wasReady) return;
+    // readiness is the exchanges' span (no refit); the estimate itself is read when used
+    if (p.wasReady || !p.sync.ready) return;
     p.wasReady = true;
-    this.metrics.peerClockReady.set({ peer }, 1);
-    this.log.info({ peer, offsetUs: Math.round(offset), driftPpm: Math.round(p.sync.driftPpm * 10) / 10, minRttUs: Math.round(p.sync.minRttUs) }, "clock of a stream owner estimated");
-    for (const l of this.readyListeners) l(peer);
+    this.metrics.peerClockReady.set({ peer: pong.by }, 1);
+    this.log.info({ peer: pong.by, offsetUs: Math.round(p.sync.offsetAt(t3)), driftPpm: Math.round(p.sync.driftPpm * 10) / 10, minRttUs: Math.round(p.sync.minRttUs) }, "clock of a stream owner estimated");
+    for (const l of this.readyListeners) l(pong.by);
   }
 
-  private forgetIdle(): void {
+  /**
+   * Once a second: the offset and drift gauges of the ready estimates (read here, not on every
+   * pong: a read refits an estimate that new exchanges made stale), and peers idle for
+   * {@link IDLE_AFTER_MS} forgotten.
+   */
+  private sweepPeers(): void {
     const before = Date.now() - IDLE_AFTER_MS;
     for (const [peer, p] of this.peers) {
-      if (p.usedAt > before) continue;
+      if (p.usedAt > before) {
+        if (!p.sync.ready) continue;
+        this.metrics.peerClockOffset.set({ peer }, p.sync.offsetAt(this.now()) / 1e6);
+        this.metrics.peerClockDrift.set({ peer }, p.sync.driftPpm / 1e6);
+        continue;
+      }
       p.pinger.stop();
       this.peers.delete(peer);
-      this.byToken.delete(nodeToken(peer));
       this.metrics.peerClockReady.remove({ peer });
       this.metrics.peerClockOffset.remove({ peer });
       this.metrics.peerClockDrift.remove({ peer });

@@ -38,7 +38,7 @@ describe("peer clock: a gateway's estimate of a stream owner's clock", function 
       const tick: SyncTick = { anchorMediaTime: 48_000, anchorClusterUs: ownerNow(), rateHz: 48_010, validFrom: 48_000, playoutDelayMs: 120 };
       assert.equal(gateway.mapTick(tick, "owner.1"), null, "not ready at first");
       assert.equal(gateway.mapTick(tick, "gw-1"), tick, "its own ticks need no mapping");
-      await waitFor(() => gateway.isReady("owner.1"), 5000, "the estimate");
+      await waitFor(() => gateway.mapTick(tick, "owner.1") !== null, 5000, "the estimate");
       assert.deepEqual(readies, ["owner.1"]);
       await sleep(500);
       const mapped = gateway.mapTick(tick, "owner.1")!;
