@@ -143,7 +143,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     throw err;
   }
   const icecastPort = (gateway as Gateway | null)?.icecastPort ?? 0;
-  log.info({ roles: [...roles], bus: bus.kind, store: store.kind, port, icecastPort, ffmpeg: context.ffmpegPath }, "node started");
+  const srtPort = (gateway as Gateway | null)?.srt.port ?? 0;
+  log.info({ roles: [...roles], bus: bus.kind, store: store.kind, port, icecastPort, srtPort, ffmpeg: context.ffmpegPath }, "node started");
   return {
     broker,
     context,

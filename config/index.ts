@@ -143,6 +143,12 @@ export const CONFIG_SCHEMA = z.object({
     .union([z.literal("off"), int(0, 65535)])
     .optional()
     .describe("ICECAST_PORT|--icecast-port|Icecast-compatible port for sources (PUT/SOURCE), HTTP listeners, /admin/metadata and /status-json.xsl; 0 picks a free port, off disables it; unset: 8000, skipped with a warning when taken"),
+  srtPort: int(0, 65535)
+    .optional()
+    .describe("SRT_PORT|--srt-port|UDP port for SRT publishers (streamid publish:<stream>:<user>:<token>, MPEG-TS) and readers (read:<stream>), as MediaMTX's; 0 disables it; unset: 8890, skipped with a warning when taken or when libsrt is not built"),
+  srtLatencyMs: int(20, 8000)
+    .default(120)
+    .describe("SRT_LATENCY_MS|--srt-latency|SRT latency (TSBPD delay and the time lost packets have to be retransmitted) the SRT port offers, ms; a caller asking more gets more (libsrt takes the larger)"),
   sourcePassword: z
     .string()
     .min(8, "at least 8 characters, e.g. openssl rand -base64 18")

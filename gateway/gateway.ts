@@ -26,6 +26,8 @@ import { adaptListener } from "./listener-renditions";
 import { RenditionFeeds } from "./rendition-feeds";
 import { registerHttpRoutes } from "./http-routes";
 import { IcecastDoor } from "./icecast-door";
+import { Sources } from "./sources";
+import { SrtDoor } from "./srt-door";
 import { registerListenRoute, type ListenerData } from "./listen-route";
 import { registerPublishRoute, type BroadcasterData } from "./publish-route";
 import { rehome } from "./rehome";
@@ -88,6 +90,10 @@ export class Gateway {
   readonly icecast: IcecastDoor;
   /** The Icecast port listened on; 0 when off or not bound. */
   icecastPort = 0;
+  /** Container sources on air here (Icecast, SRT). */
+  readonly sources: Sources;
+  /** The SRT port (SRT_PORT). */
+  readonly srt: SrtDoor;
 
   readonly config: Config;
   readonly bus: MediaBus;
@@ -109,7 +115,9 @@ export class Gateway {
     this.renditions = new RenditionFeeds(this.app, node.bus, node.metrics);
     this.fanout = new Fanout(this.app, node.bus, node.metrics, node.relays, (streamId) => this.ticksFor(streamId), this.renditions);
     this.httpListeners = new HttpListeners(this);
+    this.sources = new Sources(this);
     this.icecast = new IcecastDoor(this);
+    this.srt = new SrtDoor(this);
     this.hls = new HlsPackagers(this);
     registerPublishRoute(this);
     registerListenRoute(this);
@@ -139,8 +147,14 @@ export class Gateway {
     this.syncTimer = setInterval(() => this.sync(), SYNC_INTERVAL_MS);
     this.syncTimer.unref();
     await this.listenIcecast();
+    try {
+      this.srt.listen();
+    } catch (err) {
+      this.close();
+      throw err;
+    }
     this.ready = true;
-    this.log.info({ host, port: this.port, icecastPort: this.icecastPort }, "gateway listening");
+    this.log.info({ host, port: this.port, icecastPort: this.icecastPort, srtPort: this.srt.port }, "gateway listening");
     return this.port;
   }
 
@@ -184,6 +198,7 @@ export class Gateway {
     }
     // Icecast sources cannot resume: their streams go offline and they start again elsewhere
     this.icecast.closeSources();
+    this.srt.server.closePublishers();
     this.httpListeners.closeAll();
     const until = Date.now() + timeoutMs;
     while ((this.sessions.size > 0 || this.broadcasters.size > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -201,6 +216,7 @@ export class Gateway {
     for (const ws of [...this.sessions.values()]) if (!ws.getUserData().closed) ws.end(1001, "NODE_SHUTTING_DOWN");
     for (const ws of [...this.broadcasters.values()]) if (ws.getUserData().phase !== "closed") ws.end(1001, "NODE_SHUTTING_DOWN");
     this.icecast.server.close();
+    this.srt.close();
     this.httpListeners.closeAll();
     this.hls.close();
     this.fanout.close();
@@ -334,7 +350,7 @@ export class Gateway {
       this.log.warn({ streamId, owner: nodeID, suspected }, "stream owner lost; re-homing the stream");
       void rehome(this, data, nodeID, () => data.phase === "closed", () => this.closeBroadcaster(ws, "OWNER_LOST"));
     }
-    this.icecast.onOwnerLost(nodeID);
+    this.sources.onOwnerLost(nodeID);
     if (!suspected) for (const streamId of this.fanout.streamIds()) this.reportListeners(streamId);
   }
 
@@ -368,7 +384,7 @@ export class Gateway {
     this.streamInfo.set(info.streamId, info);
     this.streamSeenAt.set(info.streamId, Date.now());
     this.placement.learn(info);
-    if (kind === "start" || kind === "stop") this.icecast.onStreamEvent(kind, info);
+    if (kind === "start" || kind === "stop") this.sources.onStreamEvent(kind, info);
     // an HTTP listener waits through a source's reconnection (offline), not past the broadcast's end
     if (kind === "stop" && info.state === "ended") {
       this.httpListeners.closeStream(info.streamId);

@@ -25,6 +25,7 @@ import { IcyInterleaver, DEFAULT_METAINT } from "../media/icy/icy-interleaver";
 import { ADTS } from "../media/aac/adts-frames";
 import { Framer, framesMs, type FrameFormat } from "../media/frames/framer";
 import { MPEG_AUDIO } from "../media/mp3/mp3-frames";
+import { TS_PACKETS } from "../media/mpegts/packets";
 import { LiveOgg } from "../media/ogg/live-ogg";
 import { LiveTranscoder } from "../transports/ffmpeg/live-transcoder";
 import { subjects } from "../transports";
@@ -38,14 +39,21 @@ interface HttpListener {
   dropped: boolean;
 }
 
-/** What an HTTP listener hears: Ogg/Opus of the stream's frames, or a source's own MP3 or ADTS AAC. */
-export type HttpFormat = "ogg" | "mp3" | "aac";
+/**
+ * What an HTTP listener hears: Ogg/Opus of the stream's frames, or a source's own MP3 or ADTS AAC;
+ * an SRT reader (gateway/srt-door.ts): a source's own MPEG-TS, else the stream's Opus in MPEG-TS.
+ */
+export type HttpFormat = "ogg" | "mp3" | "aac" | "mpegts";
 
 /** Passthrough formats: the ingest format a source must send, the frames, the Content-Type. */
 const PASSTHROUGH: Record<Exclude<HttpFormat, "ogg">, { frames: FrameFormat; contentType: string }> = {
   mp3: { frames: MPEG_AUDIO, contentType: "audio/mpeg" },
   aac: { frames: ADTS, contentType: "audio/aac" },
+  mpegts: { frames: TS_PACKETS, contentType: "video/mp2t" },
 };
+
+/** Formats whose sources' own bytes are passed through. */
+const OWN_BYTES = ["mp3", "aac", "mpegts"] as const;
 
 /**
  * Bit rate of MP3 and AAC transcoded from the stream's Opus for HTTP listeners of a format the
@@ -107,7 +115,7 @@ export class HttpListeners {
 
   /** HTTP listeners of `streamId` on this gateway that hear the source's own MP3 or AAC bytes (no Opus). */
   passthroughCount(streamId: string): number {
-    return (this.streams.get(streamKey("mp3", false, streamId))?.listeners.size ?? 0) + (this.streams.get(streamKey("aac", false, streamId))?.listeners.size ?? 0);
+    return OWN_BYTES.reduce((n, f) => n + (this.streams.get(streamKey(f, false, streamId))?.listeners.size ?? 0), 0);
   }
 
   /**
@@ -195,14 +203,15 @@ export class HttpListeners {
    */
   sourceStarted(streamId: string, format: string): void {
     this.sourceEnded(streamId); // a source replacing another may send another format
-    if (format !== "mp3" && format !== "aac") return;
-    const key = streamKey(format, false, streamId);
-    (this.streams.get(key) ?? this.open(key, streamId, format, false)).kept = true;
+    if (!(OWN_BYTES as readonly string[]).includes(format)) return;
+    const f = format as (typeof OWN_BYTES)[number];
+    const key = streamKey(f, false, streamId);
+    (this.streams.get(key) ?? this.open(key, streamId, f, false)).kept = true;
   }
 
   /** The source of `streamId` on this gateway left: its frames are kept only while it has listeners. */
   sourceEnded(streamId: string): void {
-    for (const key of [streamKey("mp3", false, streamId), streamKey("aac", false, streamId)]) {
+    for (const key of OWN_BYTES.map((f) => streamKey(f, false, streamId))) {
       const s = this.streams.get(key);
       if (!s) continue;
       s.kept = false;

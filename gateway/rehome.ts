@@ -29,7 +29,7 @@ export interface OnAirSession {
   ingestBytes: number;
 }
 
-const RESUMABLE: ReadonlySet<IngestFormat> = new Set(["opus", "mp3", "aac", "pcm_s16le"]);
+const RESUMABLE: ReadonlySet<IngestFormat> = new Set(["opus", "mp3", "aac", "pcm_s16le", "mpegts"]);
 /** Answers worth another try: the next owner still sees the lost one as the lease holder, or no answer (Moleculer's time-out). */
 const RETRY_ON: ReadonlySet<string> = new Set(["STREAM_MOVED", "NO_WORKER", "INTERNAL"]);
 /**

@@ -141,15 +141,19 @@ export function spread(pages: PlayoutTimes[], settleUs: number): Spread {
 }
 
 /**
- * A late joiner's first audible frames against the others: for its first `n` frames, its start
- * minus the median of the other pages' starts, µs.
+ * A late joiner's first audible frames against the others: of its first `window` frames, the first
+ * `n` that another page also heard, each its start minus the median of the other pages' starts, µs.
+ * A frame the others did not hear (the joiner's Chromium start can starve their audio threads into
+ * an underrun just then) is passed over rather than ending the comparison.
  */
-export function firstFramesOffsetUs(joiner: PlayoutTimes, others: PlayoutTimes[], n = 5): number[] {
-  const ms = [...joiner.times.keys()].sort((a, b) => a - b).slice(0, n);
-  return ms.flatMap((m) => {
-    const ts = others.map((o) => o.times.get(m)).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
-    return ts.length === 0 ? [] : [joiner.times.get(m)! - quantile(ts, 0.5)];
-  });
+export function firstFramesOffsetUs(joiner: PlayoutTimes, others: PlayoutTimes[], n = 5, window = 25): number[] {
+  const ms = [...joiner.times.keys()].sort((a, b) => a - b).slice(0, window);
+  return ms
+    .flatMap((m) => {
+      const ts = others.map((o) => o.times.get(m)).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+      return ts.length === 0 ? [] : [joiner.times.get(m)! - quantile(ts, 0.5)];
+    })
+    .slice(0, n);
 }
 
 export interface ScheduleError {

@@ -34,7 +34,7 @@ export interface BroadcastOptions {
   input: string;
   /** ffmpeg input format (`-f`), e.g. `lavfi` for a generated source; default: ffmpeg probes. */
   inputFormat?: string;
-  send: Exclude<IngestFormat, "pcm_s16le" | "aac" | "flac">;
+  send: Exclude<IngestFormat, "pcm_s16le" | "aac" | "flac" | "mpegts">;
   loop?: boolean;
   /** Start this many seconds into the input. */
   startSeconds?: number;

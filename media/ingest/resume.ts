@@ -11,13 +11,15 @@
  * alignment; MP3 needs none (ffmpeg resyncs on frame sync words); ADTS AAC resumes at the next
  * ADTS sync word (ISO/IEC 14496-3 §1.A.2.2: 12 bits set, layer 00); FLAC keeps "fLaC" and its
  * metadata blocks as the header and resumes at the next frame sync code (FLAC format, RFC 9639
- * §8.1 and §9.1: 0xFFF8 or 0xFFF9).
+ * §8.1 and §9.1: 0xFFF8 or 0xFFF9); MPEG-TS resumes at the next of three packets in a row
+ * (ISO/IEC 13818-1 §2.4.3: 188 bytes, sync byte 0x47) and needs no header, PAT and PMT repeat.
  *
  * What a restart loses with these: the bytes the crashed ffmpeg had read but not yet turned into
  * output (its pipe and decoder buffers), and for Ogg and WebM the rest of the interrupted page or
  * cluster. The encoder uses them for Ogg, WebM, MP3 and WAV of codecs ffmpeg has no raw demuxer
  * for (ADPCM…); PCM WAV and pcm_s16le restart exactly instead (pcm-replay.ts).
  */
+import { tsSyncOffset, TS_PACKET_BYTES } from "../mpegts/packets";
 import type { IngestFormat } from "../wire/control";
 
 export interface IngestResumer {
@@ -52,6 +54,8 @@ export function createResumer(format: Exclude<IngestFormat, "opus">, blockAlign 
       return new SyncWordResumer(new Uint8Array(0), (b0, b1) => b0 === 0xff && (b1 & 0xf6) === 0xf0);
     case "flac":
       return new FlacResumer();
+    case "mpegts":
+      return new TsResumer();
   }
 }
 
@@ -322,4 +326,33 @@ function flacHeaderEnd(b: Uint8Array): number {
     if (last) return at;
   }
   return -1;
+}
+
+/** MPEG-TS: after a restart, skips to the next point where three packets start in a row. */
+class TsResumer implements IngestResumer {
+  private seeking = false;
+  private carry: Uint8Array = new Uint8Array(0);
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (!this.seeking) return [chunk];
+    const all = concat(this.carry, chunk);
+    const at = tsSyncOffset(all);
+    if (at < 0) {
+      // keep enough to find three packets that straddle this chunk and the next
+      this.carry = all.slice(Math.max(0, all.length - 3 * TS_PACKET_BYTES));
+      return [];
+    }
+    this.seeking = false;
+    this.carry = new Uint8Array(0);
+    return [all.subarray(at)];
+  }
+
+  restart(): Uint8Array[] {
+    this.seeking = true;
+    return [];
+  }
+
+  flush(): Uint8Array[] {
+    return [];
+  }
 }

@@ -8,9 +8,11 @@ import { z } from "zod";
 
 /**
  * Container or codec a broadcaster may send. `opus` means binary audio.data messages; `aac` is
- * ADTS (what Icecast sources send as audio/aac, audio/aacp), `flac` native FLAC (audio/flac).
+ * ADTS (what Icecast sources send as audio/aac, audio/aacp), `flac` native FLAC (audio/flac),
+ * `mpegts` an MPEG transport stream (ISO/IEC 13818-1) with AAC, MP3 or Opus audio, as SRT sources
+ * send it (video ignored).
  */
-export const INGEST_FORMATS = ["opus", "ogg", "webm", "mp3", "wav", "pcm_s16le", "aac", "flac"] as const;
+export const INGEST_FORMATS = ["opus", "ogg", "webm", "mp3", "wav", "pcm_s16le", "aac", "flac", "mpegts"] as const;
 export type IngestFormat = (typeof INGEST_FORMATS)[number];
 
 /** Stream ids: 1-64 of A-Z a-z 0-9 _ - (safe as URL segment, NATS token and uWS topic). */

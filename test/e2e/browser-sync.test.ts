@@ -68,7 +68,9 @@ describe("browser: synchronised playout, 3 Chromium pages on 2 gateways", functi
       assert.ok(Math.abs((p.stats.sync?.offsetMs ?? NaN) + set) < 1, `${p.gateway}: offset ${p.stats.sync?.offsetMs} ms, clock set ${set} ms off`);
     }
     const [late] = r.lateJoinFirstFramesUs;
-    assert.ok(late && late.length === 5, "the late joiner's first frames were heard on the others too");
+    // of the joiner's first 25 frames (0.5 s), the first 5 the others heard too: CI (2026-12-02) had
+    // fewer than 5 of its very first frames heard by the others, twice in a row
+    assert.ok(late && late.length === 5, `the late joiner's first frames were heard on the others too: ${JSON.stringify(late)}`);
     assert.ok(late.every((us) => Math.abs(us) <= 1000), `late joiner's first 5 frames against the others: ${late.join(", ")} µs`);
   });
 

@@ -1,6 +1,7 @@
 /**
  * A live stream's Ogg/Opus transcoded to MP3 or ADTS AAC by one ffmpeg, for HTTP listeners of a
- * format the source does not send (`/live/<id>.mp3` of an Ogg or WebM source, …): once per stream
+ * format the source does not send (`/live/<id>.mp3` of an Ogg or WebM source, …), or remuxed into
+ * MPEG-TS for SRT readers of a source that sends something else: once per stream
  * and format on a gateway, never per listener. Ogg pages in ({@link write}), the encoder's bytes
  * out ({@link onOutput}), cut into whole frames by the caller.
  *
@@ -16,6 +17,8 @@ import { FfmpegProcess, type FfmpegGeneration } from "./ffmpeg-process";
 const OUTPUTS = {
   mp3: ["-c:a", "libmp3lame", "-f", "mp3"],
   aac: ["-c:a", "aac", "-f", "adts"],
+  // the Opus packets themselves in MPEG-TS (SRT readers): no re-encoding, no mux delay
+  mpegts: ["-c:a", "copy", "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0"],
 } as const;
 
 export type TranscodeFormat = keyof typeof OUTPUTS;

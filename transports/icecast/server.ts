@@ -71,7 +71,7 @@ export interface ListenRequest {
    * source of that format only); `source`: the source's own format when it sends MP3 or AAC, else `ogg` (the host resolves it in
    * {@link IcecastHost.listenHeaders}, as Icecast serves a mount in its source's format).
    */
-  format: "ogg" | "mp3" | "aac" | "source";
+  format: "ogg" | "mp3" | "aac" | "mpegts" | "source";
   /** `Icy-MetaData: 1`: ICY metadata every {@link ICY_METAINT} bytes. */
   icy: boolean;
   ip: string;

@@ -1,0 +1,255 @@
+/**
+ * SRT sockets from Haivision's libsrt, through our thin N-API binding (native/srt_binding.cc, built
+ * by `npm install` when Debian's libsrt-openssl-dev is there: bin/build-native.js). The only module
+ * that loads it. Live mode (SRTT_LIVE): each message is one UDP payload of at most 1316 bytes (7
+ * MPEG-TS packets of 188 bytes), delivered by libsrt in order after its latency (TSBPD), with lost
+ * packets retransmitted (ARQ) or dropped once too late.
+ *
+ * Why a binding and not supervised `srt-live-transmit` processes: one listening port must accept
+ * many callers and tell them apart by streamid (srt-live-transmit serves one connection per port),
+ * and per-connection statistics (srt_bstats) and fan-out are then ours without a pipe in between.
+ * SRT itself (handshake, ARQ, encryption, TSBPD) is entirely libsrt's.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+/** Options set on a socket before it listens or connects (libsrt's SRTO_*). */
+export interface SrtSocketOptions {
+  /** SRTO_LATENCY, ms (TSBPD delay and the time ARQ has to recover a loss; libsrt's default 120). */
+  latencyMs?: number;
+  /** SRTO_PASSPHRASE: 10 to 79 characters; AES encryption. */
+  passphrase?: string;
+  /** SRTO_PBKEYLEN: 16, 24 or 32 (bytes of the AES key). */
+  pbKeyLen?: number;
+  /** SRTO_STREAMID a caller sends (at most 512 bytes). */
+  streamId?: string;
+  /** SRTO_PAYLOADSIZE, bytes (default 1316). */
+  payloadSize?: number;
+  /** SRTO_RENDEZVOUS: both sides connect to each other. */
+  rendezvous?: boolean;
+}
+
+/** libsrt's counters (srt_bstats) of one connection: totals since it connected, rates now. */
+export interface SrtStats {
+  msTimeStamp: number;
+  pktSentTotal: number;
+  pktRecvTotal: number;
+  pktSndLossTotal: number;
+  /** Packets the receiver found missing (each one NAKed, most then retransmitted in time). */
+  pktRcvLossTotal: number;
+  pktRetransTotal: number;
+  pktSndDropTotal: number;
+  /** Packets given up as too late to play (lost for good). */
+  pktRcvDropTotal: number;
+  pktRcvUndecryptTotal: number;
+  byteSentTotal: number;
+  byteRecvTotal: number;
+  mbpsSendRate: number;
+  mbpsRecvRate: number;
+  msRTT: number;
+  msRcvBuf: number;
+  msSndBuf: number;
+  msRcvTsbPdDelay: number;
+}
+
+interface NativeEvent {
+  type: "accept" | "connected" | "data" | "closed";
+  socket: number;
+  listener?: number;
+  streamId?: string;
+  peer?: string;
+  reason?: string;
+  rejectReason?: number;
+  packets?: Buffer[];
+  srcTimes?: Float64Array;
+  arrivalTimes?: Float64Array;
+}
+
+interface Native {
+  start(handler: (ev: NativeEvent) => void): void;
+  listen(host: string, port: number, options: SrtSocketOptions, backlog?: number): number;
+  connect(host: string, port: number, options: SrtSocketOptions, localPort?: number): number;
+  send(socket: number, bytes: Uint8Array): number;
+  close(socket: number): void;
+  stats(socket: number, clear: boolean): SrtStats | null;
+  version(): string;
+}
+
+/** Bytes of one live-mode message: 7 MPEG-TS packets. */
+export const SRT_LIVE_PAYLOAD = 1316;
+
+/** The repository root: the nearest folder up with package.json (this file is also bundled into dist/bin/cli.js). */
+function root(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+let native: Native | null = null;
+let loadError: string | null = null;
+const sockets = new Map<number, SrtConnection | SrtListener>();
+
+function dispatch(ev: NativeEvent): void {
+  const target = sockets.get(ev.listener ?? ev.socket);
+  if (ev.type === "accept") {
+    if (target instanceof SrtListener) target.accepted(new SrtConnection(ev.socket, ev.peer ?? ""), ev.streamId ?? "");
+    else native?.close(ev.socket);
+    return;
+  }
+  if (!(target instanceof SrtConnection)) return;
+  if (ev.type === "data") target.received(ev.packets ?? [], ev.srcTimes!, ev.arrivalTimes!);
+  else if (ev.type === "connected") target.connected(ev.peer ?? "");
+  else target.closed(ev.reason ?? "closed", ev.rejectReason ?? 0);
+}
+
+/**
+ * Loads the binding and starts libsrt (once). Returns null when it cannot: the reason is in
+ * {@link srtUnavailable}.
+ */
+function lib(): Native | null {
+  if (native || loadError) return native;
+  const file = path.join(root(), "transports/srt/native/build/Release/veza_srt.node");
+  try {
+    const m = { exports: {} as Native };
+    process.dlopen(m, file);
+    m.exports.start(dispatch);
+    native = m.exports;
+  } catch (err) {
+    loadError = fs.existsSync(file)
+      ? `the libsrt binding does not load: ${(err as Error).message}`
+      : "the libsrt binding is not built (apt-get install libsrt-openssl-dev pkg-config, then npm run build:native)";
+  }
+  return native;
+}
+
+/** Why SRT is not available here, or null when it is. */
+export function srtUnavailable(): string | null {
+  lib();
+  return loadError;
+}
+
+/** libsrt's version, e.g. "1.5.1". @throws Error when SRT is not available. */
+export function srtVersion(): string {
+  return need().version();
+}
+
+function need(): Native {
+  const n = lib();
+  if (!n) throw new Error(loadError ?? "SRT is not available");
+  return n;
+}
+
+/** A connected (or connecting) SRT socket. Set the `on*` handlers right after creating it. */
+export class SrtConnection {
+  /** Packets in arrival order; `srcTimes` (the sender's clock) and `arrivalTimes` (ours) in µs. */
+  onData: (packets: Buffer[], srcTimes: Float64Array, arrivalTimes: Float64Array) => void = () => undefined;
+  onConnect: () => void = () => undefined;
+  /** The connection failed, broke or was closed by the peer; `rejectReason` is libsrt's SRT_REJ_* / SRT_REJX_* code for a refused handshake. */
+  onClose: (reason: string, rejectReason: number) => void = () => undefined;
+  private open = true;
+  private pending: Buffer = Buffer.alloc(0);
+
+  /** @internal */
+  constructor(
+    readonly id: number,
+    public peer: string,
+  ) {
+    sockets.set(id, this);
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /**
+   * Sends one message (≤ 1316 bytes). Returns bytes sent, 0 when libsrt's send buffer is full (the
+   * message is dropped, as live mode drops), -1 when the socket is gone.
+   */
+  send(message: Uint8Array): number {
+    if (!this.open) return -1;
+    return need().send(this.id, message);
+  }
+
+  /**
+   * Sends a byte stream (MPEG-TS) as 1316-byte messages, keeping the remainder for the next call.
+   * Returns the messages libsrt refused (send buffer full or socket gone).
+   */
+  write(bytes: Uint8Array): number {
+    let buf = this.pending.length ? Buffer.concat([this.pending, bytes]) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    let refused = 0;
+    while (buf.length >= SRT_LIVE_PAYLOAD) {
+      if (this.send(buf.subarray(0, SRT_LIVE_PAYLOAD)) <= 0) refused++;
+      buf = buf.subarray(SRT_LIVE_PAYLOAD);
+    }
+    this.pending = Buffer.from(buf);
+    return refused;
+  }
+
+  /** libsrt's statistics; `clear` resets the interval counters. Null once closed. */
+  stats(clear = false): SrtStats | null {
+    return this.open ? need().stats(this.id, clear) : null;
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    sockets.delete(this.id);
+    need().close(this.id);
+  }
+
+  /** @internal */
+  received(packets: Buffer[], srcTimes: Float64Array, arrivalTimes: Float64Array): void {
+    if (this.open) this.onData(packets, srcTimes, arrivalTimes);
+  }
+
+  /** @internal */
+  connected(peer: string): void {
+    if (peer) this.peer = peer;
+    if (this.open) this.onConnect();
+  }
+
+  /** @internal */
+  closed(reason: string, rejectReason: number): void {
+    if (!this.open) return;
+    this.open = false;
+    sockets.delete(this.id);
+    need().close(this.id);
+    this.onClose(reason, rejectReason);
+  }
+}
+
+/** A listening SRT socket; each caller arrives through `onAccept` with the streamid it sent. */
+export class SrtListener {
+  onAccept: (conn: SrtConnection, streamId: string) => void = (conn) => conn.close();
+
+  private constructor(readonly id: number) {
+    sockets.set(id, this);
+  }
+
+  /**
+   * Listens on `host:port` (UDP). Accepted callers inherit `options` (latency, passphrase: a caller
+   * without the passphrase is refused by libsrt in the handshake).
+   * @throws Error when SRT is not available or the port cannot be bound.
+   */
+  static listen(host: string, port: number, options: SrtSocketOptions = {}): SrtListener {
+    return new SrtListener(need().listen(host, port, options));
+  }
+
+  /** @internal */
+  accepted(conn: SrtConnection, streamId: string): void {
+    this.onAccept(conn, streamId);
+  }
+
+  close(): void {
+    if (!sockets.delete(this.id)) return;
+    need().close(this.id);
+  }
+}
+
+/**
+ * Calls `host:port`; `onConnect` or `onClose` follows. With `localPort` (rendezvous) binds it first.
+ * @throws Error when SRT is not available, the host does not resolve or an option is refused.
+ */
+export function srtConnect(host: string, port: number, options: SrtSocketOptions = {}, localPort?: number): SrtConnection {
+  return new SrtConnection(need().connect(host, port, options, localPort), `${host}:${port}`);
+}

@@ -1,0 +1,65 @@
+/**
+ * What an SRT caller asks for, read from its streamid (SRTO_STREAMID, at most 512 bytes). Two
+ * spellings, as MediaMTX takes them:
+ *
+ * - MediaMTX's: `publish:<stream>[:<user>:<token>]` and `read:<stream>[:<user>:<token>]`;
+ * - SRT's access control syntax (Haivision, "SRT Access Control", docs/features/access-control.md
+ *   in the srt repository): `#!::r=<stream>,m=publish,u=<user>,s=<token>`, where `m` is `request`
+ *   (read, the default) or `publish`; unknown keys are ignored, `bidirectional` is refused.
+ *
+ * The token is a publish or listen token of the stream (docs/security.md); a JWT has no `:` or
+ * `,`, so neither spelling needs escaping. Pure.
+ */
+import { STREAM_ID_PATTERN } from "../../media/wire/control";
+
+/** A caller's request. */
+export interface SrtRequest {
+  mode: "publish" | "read";
+  streamId: string;
+  /** The user name given, or "" (informational: the token says who it is). */
+  user: string;
+  /** The token (or SOURCE_PASSWORD for a publisher); undefined when none was given. */
+  token: string | undefined;
+}
+
+/** A streamid that names no request this server serves; `message` says what is wrong. */
+export class StreamIdError extends Error {
+  override readonly name = "StreamIdError";
+}
+
+/** SRT's streamid limit, bytes (SRTO_STREAMID). */
+export const MAX_STREAMID_BYTES = 512;
+
+/**
+ * @throws StreamIdError for an empty, malformed or unknown mode, or a stream id that is not
+ *   1-64 of A-Z a-z 0-9 _ -.
+ */
+export function parseStreamId(raw: string): SrtRequest {
+  if (raw.length === 0) throw new StreamIdError("no streamid: use publish:<stream>:<user>:<token> or read:<stream>");
+  if (Buffer.byteLength(raw) > MAX_STREAMID_BYTES) throw new StreamIdError(`streamid longer than ${MAX_STREAMID_BYTES} bytes`);
+  const req = raw.startsWith("#!::") ? accessControl(raw.slice(4)) : mediamtx(raw);
+  if (!STREAM_ID_PATTERN.test(req.streamId)) throw new StreamIdError("the stream id must be 1-64 of A-Z a-z 0-9 _ -");
+  return req;
+}
+
+function mediamtx(raw: string): SrtRequest {
+  const parts = raw.split(":");
+  const [mode, streamId = "", user = "", ...rest] = parts;
+  if (mode !== "publish" && mode !== "read") throw new StreamIdError(`unknown mode "${mode}": publish:<stream>:<user>:<token> or read:<stream>`);
+  if (parts.length === 3 || rest.length > 1) throw new StreamIdError(`${mode}:<stream>[:<user>:<token>] has ${parts.length} fields`);
+  const token = rest[0];
+  return { mode, streamId, user, token: token === undefined || token === "" ? undefined : token };
+}
+
+function accessControl(body: string): SrtRequest {
+  const kv = new Map<string, string>();
+  for (const pair of body.split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new StreamIdError(`"${pair}" is not key=value`);
+    kv.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  const m = kv.get("m") ?? "request";
+  if (m !== "publish" && m !== "request") throw new StreamIdError(`mode m=${m} is not served: m=publish or m=request`);
+  const token = kv.get("s");
+  return { mode: m === "publish" ? "publish" : "read", streamId: kv.get("r") ?? "", user: kv.get("u") ?? "", token: token === "" ? undefined : token };
+}
