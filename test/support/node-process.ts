@@ -29,8 +29,8 @@ export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessE
   // `ip netns exec` execs the command: the child's pid is the node's, so signals reach it
   const proc = spawn(netns ? "ip" : process.execPath, netns ? ["netns", "exec", netns, process.execPath, ...argv] : argv, {
     cwd: ROOT,
-    // ICECAST_PORT off unless a test asks for it: every node would try port 8000 otherwise
-    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS, ICECAST_PORT: "off", ...env },
+    // ICECAST_PORT and SRT_PORT off unless a test asks for them: every node would try ports 8000 and 8890 otherwise
+    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS, ICECAST_PORT: "off", SRT_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Array<Record<string, unknown>> = [];

@@ -1,0 +1,164 @@
+/**
+ * SRT into and out of live streams, with real peers only, on a 2-node cluster over NATS: ffmpeg
+ * (Debian's, built with libsrt) publishes MPEG-TS with AAC to the gateway-only node's SRT port
+ * (streamid `publish:radio:<user>:<token>`); WebSocket listeners on both nodes hear the recording
+ * (decoded audio correlates with it), and ffmpeg reads the stream back over SRT from the other node
+ * (`read:radio`: the publisher's own transport stream). srt-live-transmit (srt-tools, the reference
+ * tool) publishes with SRT's access-control streamid; a WebSocket broadcaster's stream is read as
+ * its Opus in MPEG-TS. Refusals: no token, a token of another stream, a streamid of an unknown
+ * mode, UDP garbage at the port; none of them disturbs the stream on air.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import dgram from "node:dgram";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Listener } from "../../bin/commands/listen";
+import type { AudioFrame } from "../../media/wire";
+import { bestAlignment, decodeFileWithFfmpeg, decodeOpusPackets } from "../support/audio-match";
+import { testToken } from "../support/auth";
+import { openListeners, startBroadcast } from "../support/broadcast";
+import { startCluster } from "../support/cluster";
+import { MEDIA, sleep, stopChild, waitFor, type NodeProcess } from "../support/node-process";
+import { ffmpegSrtPublish, ffmpegSrtRead, freeUdpPort, SRT_FFMPEG, srtPeersMissing, srtUrl } from "../support/srt";
+
+/** A WebSocket listener keeping every Opus packet it receives. */
+async function recordingListener(url: string, streamId: string): Promise<{ listener: Listener; packets: Uint8Array[] }> {
+  const [listener] = await openListeners(url, streamId, 1);
+  const packets: Uint8Array[] = [];
+  listener!.onFrame = (frame: AudioFrame) => packets.push(frame.packet.slice());
+  return { listener: listener!, packets };
+}
+
+/** Correlation of 4 s of a listener's Opus packets (after the first 100 ms) with the recording. */
+async function matchPackets(packets: Uint8Array[], file: string): Promise<number> {
+  const received = await decodeOpusPackets(packets.slice(0, 200), 2);
+  const source = await decodeFileWithFfmpeg(path.join(MEDIA, file), { seconds: 25 });
+  return bestAlignment(received.subarray(4800), source).correlation;
+}
+
+describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on a 2-node cluster", function () {
+  this.timeout(90_000);
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const ports = { a: 0, b: 0 };
+  const children: ChildProcess[] = [];
+  const listeners: Listener[] = [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "veza-srt-"));
+
+  before(async function () {
+    const missing = srtPeersMissing();
+    assert.equal(missing, null, `${missing} (.ci/run installs it)`);
+    ports.a = await freeUdpPort();
+    ports.b = await freeUdpPort();
+    cluster = await startCluster([
+      { name: "srt-a", services: "gateway,stream,encoder,relay", env: { SRT_PORT: String(ports.a) } },
+      { name: "srt-b", services: "gateway,relay", env: { SRT_PORT: String(ports.b) } },
+    ]);
+    a = cluster.nodes["srt-a"]!;
+    b = cluster.nodes["srt-b"]!;
+    for (const n of [a, b]) assert.ok(Number(n.logs.find((l) => l.msg === "node started")?.srtPort) > 0, "the node-started line names the SRT port");
+  });
+  after(async () => {
+    if (process.env.SRT_DEBUG) for (const n of [a, b]) console.log(n?.output().split("\n").filter((l) => /"mod":"srt"|publish\.|stream\.start|source left|"level":[45]0/.test(l)).join("\n"));
+    for (const l of listeners) l.close();
+    await Promise.all(children.map((c) => stopChild(c, 2000)));
+    await cluster?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("ffmpeg publishes MPEG-TS/AAC with publish:radio:<user>:<token>: WebSocket listeners on both nodes hear it, ffmpeg reads it back with read:radio", async () => {
+    const { listener: onA, packets: heardA } = await recordingListener(a.url, "radio");
+    const { listener: onB, packets: heardB } = await recordingListener(b.url, "radio");
+    listeners.push(onA, onB);
+    const token = await testToken("publish", ["radio"], { sub: "field-reporter" });
+    const src = ffmpegSrtPublish("awakening.ogg", srtUrl(ports.b, `publish:radio:reporter:${token}`), "aac", 40);
+    children.push(src);
+    await waitFor(() => heardA.length >= 250 && heardB.length >= 250, 20_000, "5 s of Opus frames on both nodes' listeners");
+    const streams = (await (await fetch(`${a.http}/api/streams`)).json()) as Array<{ streamId: string; state: string; format: string }>;
+    assert.deepEqual(streams.find((s) => s.streamId === "radio") && { state: streams.find((s) => s.streamId === "radio")!.state, format: streams.find((s) => s.streamId === "radio")!.format }, { state: "live", format: "mpegts" });
+    for (const [name, packets] of [["A", heardA], ["B", heardB]] as const) {
+      const r = await matchPackets(packets, "awakening.ogg");
+      console.log(`      SRT MPEG-TS/AAC → WebSocket on ${name}: correlation ${r.toFixed(3)}`);
+      assert.ok(r >= 0.9, `the listener on ${name} hears the recording: r = ${r.toFixed(3)}`);
+    }
+
+    // read back over SRT from the node the publisher is not on
+    const wav = path.join(tmp, "read-radio.wav");
+    const read = await ffmpegSrtRead(srtUrl(ports.a, "read:radio"), 6, wav);
+    assert.equal(read.code, 0, `ffmpeg read:radio: ${read.stderr}`);
+    const got = await decodeFileWithFfmpeg(wav, { seconds: 6 });
+    const source = await decodeFileWithFfmpeg(path.join(MEDIA, "awakening.ogg"), { seconds: 40 });
+    const back = bestAlignment(got.subarray(0, 48_000 * 5), source);
+    console.log(`      SRT read:radio → ffmpeg: ${(got.length / 48_000).toFixed(1)} s, correlation ${back.correlation.toFixed(3)}`);
+    assert.ok(got.length >= 48_000 * 5, `${got.length} samples read back`);
+    assert.ok(back.correlation >= 0.9, `read back over SRT: r = ${back.correlation.toFixed(3)}`);
+    assert.ok(!b.output().includes(token), "the token is in no log line");
+    assert.equal(onA.stats.seqGaps, 0, "no frame lost on A");
+  });
+
+  it("refuses a publisher without a token, with another stream's token or an unknown mode, and UDP garbage, while the stream on air goes on", async () => {
+    const { listener, packets } = await recordingListener(a.url, "radio");
+    listeners.push(listener);
+    await waitFor(() => packets.length >= 50, 10_000, "radio on air");
+    const other = await testToken("publish", ["other"]);
+    const refused: Array<[string, string]> = [
+      ["publish:intruder", "no token"],
+      [`publish:intruder:x:${other}`, "another stream's token"],
+      ["play:radio", "unknown mode"],
+      ["#!::r=intruder,m=bidirectional", "bidirectional"],
+    ];
+    for (const [streamId, why] of refused) {
+      const p = ffmpegSrtPublish("front-center.wav", srtUrl(ports.a, streamId), "aac", 5);
+      const code = await new Promise<number | null>((resolve) => p.on("exit", resolve));
+      assert.notEqual(code, 0, `${why}: ffmpeg's connection is closed`);
+    }
+    const garbage = dgram.createSocket("udp4");
+    for (let i = 0; i < 200; i++) garbage.send(Buffer.from(Array.from({ length: 64 + (i % 500) }, (_, j) => (i * 31 + j * 7) & 0xff)), ports.a, "127.0.0.1");
+    await sleep(500);
+    garbage.close();
+    const streams = (await (await fetch(`${a.http}/api/streams`)).json()) as Array<{ streamId: string }>;
+    assert.ok(!streams.some((s) => s.streamId === "intruder"), "nothing went on air");
+    const before = packets.length;
+    await sleep(1000);
+    assert.ok(packets.length >= before + 40, "radio's listener still hears it");
+    assert.equal(listener.stats.seqGaps, 0);
+    const logs = a.output();
+    assert.match(logs, /srt caller refused: bad streamid/);
+    assert.match(logs, /srt publisher refused/);
+    assert.ok(!logs.includes(other), "the refused token is in no log line");
+  });
+
+  it("srt-live-transmit publishes with SRT's access-control streamid (#!::r=,m=publish,s=); a WebSocket broadcaster's stream is read as Opus in MPEG-TS", async () => {
+    const token = await testToken("publish", ["slt"]);
+    const { listener, packets } = await recordingListener(a.url, "slt");
+    listeners.push(listener);
+    // ffmpeg (the static build is enough) makes MPEG-TS, srt-live-transmit carries it
+    const ts = spawn(SRT_FFMPEG, ["-hide_banner", "-loglevel", "error", "-re", "-t", "30", "-i", path.join(MEDIA, "machine-wars.mp3"), "-vn", "-c:a", "copy", "-f", "mpegts", "-"], { stdio: ["ignore", "pipe", "ignore"] });
+    const slt = spawn("srt-live-transmit", ["-q", "file://con", srtUrl(ports.a, `#!::r=slt,m=publish,s=${token}`)], { stdio: ["pipe", "ignore", "ignore"] });
+    ts.stdout!.pipe(slt.stdin!);
+    slt.stdin!.on("error", () => undefined);
+    children.push(ts, slt);
+    await waitFor(() => packets.length >= 200, 20_000, "4 s of Opus frames from srt-live-transmit");
+    const r = await matchPackets(packets, "machine-wars.mp3");
+    console.log(`      srt-live-transmit MPEG-TS/MP3 → WebSocket: correlation ${r.toFixed(3)}`);
+    assert.ok(r >= 0.9, `r = ${r.toFixed(3)}`);
+
+    const bc = await startBroadcast(b.url, "ws-src", "awakening.ogg", "ogg", { startSeconds: 0, loop: true });
+    try {
+      await sleep(1500);
+      const wav = path.join(tmp, "read-ws.wav");
+      const read = await ffmpegSrtRead(srtUrl(ports.b, "read:ws-src"), 5, wav);
+      assert.equal(read.code, 0, `ffmpeg read:ws-src: ${read.stderr}`);
+      const got = await decodeFileWithFfmpeg(wav, { seconds: 5 });
+      const source = await decodeFileWithFfmpeg(path.join(MEDIA, "awakening.ogg"), { seconds: 30 });
+      const back = bestAlignment(got.subarray(0, 48_000 * 4), source);
+      console.log(`      WebSocket broadcaster → SRT read (Opus in MPEG-TS): correlation ${back.correlation.toFixed(3)}`);
+      assert.ok(back.correlation >= 0.9, `r = ${back.correlation.toFixed(3)}`);
+    } finally {
+      await bc.abort();
+    }
+  });
+});
