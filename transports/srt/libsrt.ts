@@ -27,6 +27,14 @@ export interface SrtSocketOptions {
   payloadSize?: number;
   /** SRTO_RENDEZVOUS: both sides connect to each other. */
   rendezvous?: boolean;
+  /**
+   * SRTO_TSBPDMODE (default true): deliver each packet at its send time plus the latency. Off, a
+   * packet is delivered as soon as it and those before it arrived (a relay forwards at once and
+   * leaves the waiting to the last receiver).
+   */
+  tsbpd?: boolean;
+  /** SRTO_CONNTIMEO: how long a caller waits for the handshake, ms (libsrt's default 3000). */
+  connectTimeoutMs?: number;
 }
 
 /** libsrt's counters (srt_bstats) of one connection: totals since it connected, rates now. */
@@ -69,10 +77,11 @@ interface Native {
   start(handler: (ev: NativeEvent) => void): void;
   listen(host: string, port: number, options: SrtSocketOptions, backlog?: number): number;
   connect(host: string, port: number, options: SrtSocketOptions, localPort?: number): number;
-  send(socket: number, bytes: Uint8Array): number;
+  send(socket: number, bytes: Uint8Array, srcTime?: number): number;
   close(socket: number): void;
   stats(socket: number, clear: boolean): SrtStats | null;
   version(): string;
+  ref(keep: boolean): void;
 }
 
 /** Bytes of one live-mode message: 7 MPEG-TS packets. */
@@ -87,7 +96,19 @@ function root(): string {
 
 let native: Native | null = null;
 let loadError: string | null = null;
+/** Open sockets by id; while there is one, libsrt's events keep the event loop alive (as a net socket does). */
 const sockets = new Map<number, SrtConnection | SrtListener>();
+
+function track(id: number, s: SrtConnection | SrtListener): void {
+  sockets.set(id, s);
+  if (sockets.size === 1) native?.ref(true);
+}
+
+function untrack(id: number): boolean {
+  const had = sockets.delete(id);
+  if (had && sockets.size === 0) native?.ref(false);
+  return had;
+}
 
 function dispatch(ev: NativeEvent): void {
   const target = sockets.get(ev.listener ?? ev.socket);
@@ -154,7 +175,7 @@ export class SrtConnection {
     readonly id: number,
     public peer: string,
   ) {
-    sockets.set(id, this);
+    track(id, this);
   }
 
   get isOpen(): boolean {
@@ -162,12 +183,13 @@ export class SrtConnection {
   }
 
   /**
-   * Sends one message (≤ 1316 bytes). Returns bytes sent, 0 when libsrt's send buffer is full (the
-   * message is dropped, as live mode drops), -1 when the socket is gone.
+   * Sends one message (≤ 1316 bytes), stamped with `srcTime` (µs, libsrt's clock: a relay passes on
+   * the time its input's sender stamped) or now. Returns bytes sent, 0 when libsrt's send buffer
+   * is full (the message is dropped, as live mode drops), -1 when the socket is gone.
    */
-  send(message: Uint8Array): number {
+  send(message: Uint8Array, srcTime?: number): number {
     if (!this.open) return -1;
-    return need().send(this.id, message);
+    return srcTime === undefined ? need().send(this.id, message) : need().send(this.id, message, srcTime);
   }
 
   /**
@@ -193,7 +215,7 @@ export class SrtConnection {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    sockets.delete(this.id);
+    untrack(this.id);
     need().close(this.id);
   }
 
@@ -212,7 +234,7 @@ export class SrtConnection {
   closed(reason: string, rejectReason: number): void {
     if (!this.open) return;
     this.open = false;
-    sockets.delete(this.id);
+    untrack(this.id);
     need().close(this.id);
     this.onClose(reason, rejectReason);
   }
@@ -223,7 +245,7 @@ export class SrtListener {
   onAccept: (conn: SrtConnection, streamId: string) => void = (conn) => conn.close();
 
   private constructor(readonly id: number) {
-    sockets.set(id, this);
+    track(id, this);
   }
 
   /**
@@ -241,7 +263,7 @@ export class SrtListener {
   }
 
   close(): void {
-    if (!sockets.delete(this.id)) return;
+    if (!untrack(this.id)) return;
     need().close(this.id);
   }
 }

@@ -70,6 +70,7 @@ std::string AddrString(const sockaddr_storage& ss) {
 }
 
 void CallJs(Napi::Env env, Napi::Function handler, Event* ev);
+void Deliver(Napi::Env env, Napi::Function handler, Event* ev);
 
 void Post(Event* ev) {
   if (g->tsfn.NonBlockingCall(ev, CallJs) != napi_ok) delete ev;
@@ -187,6 +188,18 @@ void PollLoop() {
 }
 
 void CallJs(Napi::Env env, Napi::Function handler, Event* ev) {
+  // a JavaScript exception in the handler stays a JavaScript exception (uncaught: the process's
+  // handlers see it); none may leave here as a C++ exception, which would abort the process
+  try {
+    Deliver(env, handler, ev);
+  } catch (const Napi::Error& e) {
+    if (env != nullptr) napi_throw(env, e.Value());
+  } catch (...) {
+  }
+  delete ev;
+}
+
+void Deliver(Napi::Env env, Napi::Function handler, Event* ev) {
   if (env != nullptr && handler != nullptr) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("type", ev->type);
@@ -215,7 +228,6 @@ void CallJs(Napi::Env env, Napi::Function handler, Event* ev) {
     }
     handler.Call({o});
   }
-  delete ev;
 }
 
 void Cleanup(void*) {
@@ -265,7 +277,7 @@ bool Resolve(Napi::Env env, const std::string& host, int port, sockaddr_storage*
   return true;
 }
 
-// Options: { latencyMs?, passphrase?, pbKeyLen?, streamId?, rendezvous?, payloadSize? }
+// Options: { latencyMs?, passphrase?, pbKeyLen?, streamId?, rendezvous?, payloadSize?, tsbpd?, connectTimeoutMs? }
 bool ApplyOptions(Napi::Env env, SRTSOCKET s, const Napi::Object& o) {
   bool no = false;
   srt_setsockflag(s, SRTO_RCVSYN, &no, sizeof no);
@@ -295,6 +307,14 @@ bool ApplyOptions(Napi::Env env, SRTSOCKET s, const Napi::Object& o) {
   if (o.Has("rendezvous") && o.Get("rendezvous").ToBoolean()) {
     bool yes = true;
     if (srt_setsockflag(s, SRTO_RENDEZVOUS, &yes, sizeof yes) != 0) return fail("rendezvous");
+  }
+  if (o.Has("tsbpd") && o.Get("tsbpd").IsBoolean()) {
+    bool v = o.Get("tsbpd").As<Napi::Boolean>().Value();
+    if (srt_setsockflag(s, SRTO_TSBPDMODE, &v, sizeof v) != 0) return fail("tsbpdmode");
+  }
+  if (o.Has("connectTimeoutMs") && o.Get("connectTimeoutMs").IsNumber()) {
+    int v = o.Get("connectTimeoutMs").As<Napi::Number>().Int32Value();
+    if (srt_setsockflag(s, SRTO_CONNTIMEO, &v, sizeof v) != 0) return fail("conntimeo");
   }
   if (o.Has("payloadSize") && o.Get("payloadSize").IsNumber()) {
     int v = o.Get("payloadSize").As<Napi::Number>().Int32Value();
@@ -372,12 +392,16 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, s);
 }
 
-// send(socket, bytes): bytes sent, 0 when the send buffer is full (live mode drops), -1 when the socket is gone.
+// send(socket, bytes, srcTime?): bytes sent, 0 when the send buffer is full (live mode drops), -1
+// when the socket is gone. srcTime (µs, srt_time_now's clock) stamps the packet with the time it
+// was first sent (a relay passes on its input's), else now.
 Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SRTSOCKET s = info[0].As<Napi::Number>().Int32Value();
   auto buf = info[1].As<Napi::Uint8Array>();
-  int n = srt_sendmsg2(s, reinterpret_cast<const char*>(buf.Data()), static_cast<int>(buf.ByteLength()), nullptr);
+  SRT_MSGCTRL mc = srt_msgctrl_default;
+  if (info.Length() > 2 && info[2].IsNumber()) mc.srctime = static_cast<int64_t>(info[2].As<Napi::Number>().DoubleValue());
+  int n = srt_sendmsg2(s, reinterpret_cast<const char*>(buf.Data()), static_cast<int>(buf.ByteLength()), &mc);
   if (n == SRT_ERROR) {
     int code = srt_getlasterror(nullptr);
     return Napi::Number::New(env, code == SRT_EASYNCSND ? 0 : -1);
@@ -419,6 +443,12 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// ref(keep): whether the poller's events keep the event loop alive (while sockets are open).
+Napi::Value Ref(const Napi::CallbackInfo& info) {
+  if (info[0].ToBoolean()) g->tsfn.Ref(info.Env()); else g->tsfn.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
 Napi::Value Version(const Napi::CallbackInfo& info) {
   uint32_t v = srt_getversion();
   return Napi::String::New(info.Env(), std::to_string(v >> 16) + "." + std::to_string((v >> 8) & 0xff) + "." + std::to_string(v & 0xff));
@@ -433,6 +463,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("version", Napi::Function::New(env, Version));
+  exports.Set("ref", Napi::Function::New(env, Ref));
   return exports;
 }
 
