@@ -7,6 +7,8 @@
 export const ROOT: string;
 /** dist/bin/cli.js: the compiled command line. */
 export const NODE_ENTRY: string;
+/** dist/bin/relay.js: the relay's own bundle (`veza-stream relay`). */
+export const RELAY_ENTRY: string;
 /** dist/bin/stamp.json: the sources the node build read. */
 export const NODE_STAMP: string;
 /** dist/web: the prebuilt browser client. */
@@ -15,10 +17,10 @@ export const WEB_DIR: string;
 export const WEB_MANIFEST: string;
 /** Whether the build that wrote `stampFile` is current (every source it read unchanged). */
 export function isCurrent(stampFile: string): boolean;
-/** Builds dist/bin/cli.js and its stamp. */
+/** Builds dist/bin/cli.js, dist/bin/relay.js and their stamp. */
 export function buildNode(): Promise<void>;
-/** Runs dist/bin/cli.js as the main module, with V8's code cache of it when there is one (written by an earlier run). */
-export function runNode(): void;
+/** Runs `entry` (default dist/bin/cli.js) as the main module, with V8's code cache of it when there is one (written by an earlier run). */
+export function runNode(entry?: string): void;
 /** Builds dist/web/ and its manifest. */
 export function buildWeb(): Promise<void>;
 /** Builds the browser client in memory: files by name under /assets/, and the source files read. */

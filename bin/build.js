@@ -37,6 +37,8 @@ const ROOT = (() => {
 const DIST = path.join(ROOT, "dist");
 /** The compiled command line; bin/veza-stream runs it when {@link NODE_STAMP} is current. */
 const NODE_ENTRY = path.join(DIST, "bin/cli.js");
+/** The relay's own bundle (`veza-stream relay`: bin/relay.ts), built with the command line and under its stamp. */
+const RELAY_ENTRY = path.join(DIST, "bin/relay.js");
 const NODE_STAMP = path.join(DIST, "bin/stamp.json");
 const WEB_DIR = path.join(DIST, "web");
 const WEB_MANIFEST = path.join(WEB_DIR, "manifest.json");
@@ -219,7 +221,7 @@ const bundledPackageFiles = (/** @type {import("esbuild").Metafile} */ meta) => 
 const sourceInputs = (/** @type {import("esbuild").Metafile} */ meta) => Object.keys(meta.inputs).filter((f) => !f.includes(":") && !f.split("/").includes("node_modules"));
 
 /**
- * Builds the command line into dist/bin/cli.js, then its stamp. Several processes may run this at
+ * Builds the command line into dist/bin/cli.js and the relay into dist/bin/relay.js, then their stamp. Several processes may run this at
  * once (tests start nodes in parallel after an edit): the output is the same, each file is replaced
  * whole, and the stamp comes last.
  */
@@ -227,8 +229,8 @@ async function buildNode() {
   const esbuild = require("esbuild");
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: ["bin/cli.ts"],
-    outfile: NODE_ENTRY,
+    entryPoints: { cli: "bin/cli.ts", relay: "bin/relay.ts" },
+    outdir: path.dirname(NODE_ENTRY),
     bundle: true,
     platform: "node",
     format: "cjs",
@@ -272,18 +274,19 @@ const CODE_CACHE_AFTER_MS = 3000;
  * says on stderr whether it was used ("veza-stream code cache: used", "none", "rejected by V8", "off"). Performance marks
  * `veza-stream:entry-start` and `veza-stream:entry-loaded` bracket the load (bench/startup/trace.js).
  */
-function runNode() {
+function runNode(entry = NODE_ENTRY) {
   performance.mark("veza-stream:entry-start");
   const Module = require("node:module");
   const vm = require("node:vm");
-  const fd = fs.openSync(NODE_ENTRY, "r");
+  const fd = fs.openSync(entry, "r");
   const st = fs.fstatSync(fd);
   const source = fs.readFileSync(fd, "utf8");
   fs.closeSync(fd);
   // the file's mtime (µs) and size name its cache: a build writes a new file, and an image's COPY
   // keeps both (an inode would not survive it)
-  const cacheName = `cli.${Math.round(st.mtimeMs * 1000)}-${st.size}.v8cache`;
-  const cacheFile = path.join(path.dirname(NODE_ENTRY), cacheName);
+  const prefix = `${path.basename(entry, ".js")}.`;
+  const cacheName = `${prefix}${Math.round(st.mtimeMs * 1000)}-${st.size}.v8cache`;
+  const cacheFile = path.join(path.dirname(entry), cacheName);
   const useCache = process.env.VEZA_CODE_CACHE !== "off";
   /** @type {Buffer | undefined} */
   let cachedData;
@@ -293,7 +296,7 @@ function runNode() {
     cachedData = undefined;
   }
   // (the constant exists from Node 20.12; the bundle makes no dynamic import anyway)
-  const script = new vm.Script(Module.wrap(source), { filename: NODE_ENTRY, cachedData, importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+  const script = new vm.Script(Module.wrap(source), { filename: entry, cachedData, importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER });
   if (process.env.VEZA_STARTUP_DEBUG === "1") {
     const state = !useCache ? "off (VEZA_CODE_CACHE=off)" : !cachedData ? "none" : script.cachedDataRejected ? "rejected by V8" : "used";
     process.stderr.write(`veza-stream code cache: ${state}\n`);
@@ -305,7 +308,7 @@ function runNode() {
       written = true;
       try {
         writeAtomic(cacheFile, script.createCachedData());
-        for (const f of fs.readdirSync(path.dirname(cacheFile))) if (f.endsWith(".v8cache") && f !== cacheName) fs.rmSync(path.join(path.dirname(cacheFile), f), { force: true });
+        for (const f of fs.readdirSync(path.dirname(cacheFile))) if (f.startsWith(prefix) && f.endsWith(".v8cache") && f !== cacheName) fs.rmSync(path.join(path.dirname(cacheFile), f), { force: true });
       } catch {
         // dist/bin not writable (an installed image): run without a cache
       }
@@ -313,13 +316,13 @@ function runNode() {
     setTimeout(write, CODE_CACHE_AFTER_MS).unref();
     process.once("exit", write);
   }
-  const mod = new Module(NODE_ENTRY);
-  mod.filename = NODE_ENTRY;
-  mod.paths = /** @type {any} */ (Module)._nodeModulePaths(path.dirname(NODE_ENTRY));
+  const mod = new Module(entry);
+  mod.filename = entry;
+  mod.paths = /** @type {any} */ (Module)._nodeModulePaths(path.dirname(entry));
   const cache = /** @type {any} */ (Module)._cache;
-  cache[NODE_ENTRY] = mod;
-  const requireFromBundle = Module.createRequire(NODE_ENTRY);
-  script.runInThisContext().call(mod.exports, mod.exports, requireFromBundle, mod, NODE_ENTRY, path.dirname(NODE_ENTRY));
+  cache[entry] = mod;
+  const requireFromBundle = Module.createRequire(entry);
+  script.runInThisContext().call(mod.exports, mod.exports, requireFromBundle, mod, entry, path.dirname(entry));
   mod.loaded = true;
   performance.mark("veza-stream:entry-loaded");
 }
@@ -388,7 +391,7 @@ function prebuiltWebFiles() {
   return new Map((manifest?.files ?? []).map((name) => [name, path.join(WEB_DIR, name)]));
 }
 
-module.exports = { ROOT, NODE_ENTRY, NODE_STAMP, WEB_DIR, WEB_MANIFEST, isCurrent, buildNode, runNode, buildWeb, buildWebFiles, prebuiltWebFiles };
+module.exports = { ROOT, NODE_ENTRY, RELAY_ENTRY, NODE_STAMP, WEB_DIR, WEB_MANIFEST, isCurrent, buildNode, runNode, buildWeb, buildWebFiles, prebuiltWebFiles };
 
 if (require.main === module) {
   const only = process.argv[2];

@@ -81,6 +81,19 @@ const program = new Command("veza-stream")
 addStartCommand(program);
 addTokenCommand(program);
 
+// bin/veza-stream runs the relay's own bundle (dist/bin/relay.js); this is the same command when
+// the CLI runs through tsx
+program
+  .command("relay")
+  .description("relay a live SRT stream to one or more SRT outputs, with /health, /metrics and /ws/stats (veza-stream relay --help)")
+  .helpOption(false)
+  .allowUnknownOption()
+  .argument("[args...]")
+  .action(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    await (require("./commands/relay") as typeof import("./commands/relay")).runRelayCommand(process.argv.slice(3));
+  });
+
 interface BroadcastFlags { stream: string; url: string[]; reconnect: boolean; send: "opus" | "ogg" | "mp3" | "webm" | "wav"; title?: string; loop: boolean; ss?: number; token?: string }
 
 program

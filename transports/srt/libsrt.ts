@@ -169,6 +169,8 @@ export class SrtConnection {
   onClose: (reason: string, rejectReason: number) => void = () => undefined;
   private open = true;
   private pending: Buffer = Buffer.alloc(0);
+  /** libsrt's statistics read as the connection closed (its final counters). */
+  finalStats: SrtStats | null = null;
 
   /** @internal */
   constructor(
@@ -215,6 +217,7 @@ export class SrtConnection {
   close(): void {
     if (!this.open) return;
     this.open = false;
+    this.finalStats = need().stats(this.id, false);
     untrack(this.id);
     need().close(this.id);
   }
@@ -234,6 +237,7 @@ export class SrtConnection {
   closed(reason: string, rejectReason: number): void {
     if (!this.open) return;
     this.open = false;
+    this.finalStats = need().stats(this.id, false);
     untrack(this.id);
     need().close(this.id);
     this.onClose(reason, rejectReason);
