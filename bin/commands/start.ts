@@ -93,6 +93,7 @@ async function runNode(config: Config): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     if (err instanceof StartupError) fail(err.message);
     if (e.code === "EADDRINUSE" && /^Icecast port/.test(e.message)) fail(`${e.message} (another veza-stream or Icecast?)`);
+    if (/^SRT port/.test(e.message)) fail(e.message);
     if (e.code === "EADDRINUSE") fail(`port ${config.port} is in use (another veza-stream?); choose --port or set REUSE_PORT=1`);
     throw err;
   }
