@@ -9,6 +9,10 @@
 
 # ---- build: dependencies, the project's build step, then only what runs --------------------------
 FROM node:20-bookworm-slim AS build
+# a compiler and Debian's libsrt headers for the SRT binding (transports/srt/native, node-gyp)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ pkg-config libsrt-openssl-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
@@ -31,6 +35,7 @@ RUN npm ci --ignore-scripts \
 # node never reads (deploy/image/slim.sh).
 COPY . .
 RUN npm run --if-present prepare \
+ && npm_config_nodedir=/usr/local node bin/build-native.js --strict \
  && node bin/veza-stream --help > /dev/null \
  && npm prune --omit=dev \
  && npm ls --all --omit=dev > /dev/null \
@@ -44,7 +49,7 @@ FROM node:20-bookworm-slim AS runtime
 # (the kernel gives PID 1 no default signal action) and would leave orphans as zombies.
 # uid/gid 10001, as the Kubernetes pods' runAsUser/runAsGroup (k8s/base); /data for DATA_DIR.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini libsrt1.5-openssl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 veza \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin veza \
@@ -65,7 +70,7 @@ COPY --from=build /app /app
 # still growing, and 18 MiB more from the start)
 ENV NODE_ENV=production PORT=8080 DATA_DIR=/data MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536
 USER 10001:10001
-EXPOSE 8080 8000
+EXPOSE 8080 8000 8890/udp
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "deploy/image/healthcheck.js"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/veza-stream"]

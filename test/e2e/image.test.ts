@@ -31,7 +31,7 @@ describe("container image (Dockerfile)", function () {
     assert.deepEqual(stages.map((s) => [s.name, s.image]), [["build", BASE], ["runtime", BASE]]);
     for (const s of stages) assert.doesNotMatch(s.image, /:latest$|^[^:]+$/, `${s.image}: a pinned tag, not latest`);
     assert.equal(one(runtime, "USER").args, `${UID}:${UID}`, "numeric uid:gid, as Kubernetes' runAsNonRoot can verify");
-    assert.equal(one(runtime, "EXPOSE").args, "8080 8000");
+    assert.equal(one(runtime, "EXPOSE").args, "8080 8000 8890/udp");
     assert.equal(one(runtime, "STOPSIGNAL").args, "SIGTERM");
     assert.deepEqual(execForm(one(runtime, "ENTRYPOINT").args), ["/usr/bin/tini", "--", "node", "bin/veza-stream"]);
     assert.deepEqual(execForm(one(runtime, "CMD").args), ["start"]);
@@ -40,14 +40,14 @@ describe("container image (Dockerfile)", function () {
     assert.equal(execForm(health.args.slice(4))![0], "node", "node itself (no curl in a slim image)");
     assert.ok(health.flags["start-period"] && health.flags.interval && health.flags.timeout, "interval, timeout, start period");
     const run = all(runtime, "RUN").map((i) => i.args).join(" ");
-    assert.match(run, /apt-get install -y --no-install-recommends tini/);
+    assert.match(run, /apt-get install -y --no-install-recommends tini libsrt1\.5-openssl/, "tini, and libsrt for the SRT port");
     assert.match(run, /rm -rf \/var\/lib\/apt\/lists/, "no apt lists left in the layer");
     assert.match(run, /useradd --uid 10001 --gid 10001/);
     assert.match(run, /install -d -o 10001 -g 10001 -m 0700 \/data/);
     assert.equal(envPairs(one(runtime, "ENV").args).DATA_DIR, "/data");
     // the build stage: npm ci without scripts, the allowed ones, the build step, prune, slim.sh
     const build = all(stages[0]!, "RUN").map((i) => i.args).join(" && ");
-    for (const step of ["npm ci --ignore-scripts", "npm rebuild", "npm run --if-present prepare", "npm prune --omit=dev", "sh deploy/image/slim.sh"]) {
+    for (const step of ["npm ci --ignore-scripts", "npm rebuild", "npm run --if-present prepare", "bin/build-native.js --strict", "npm prune --omit=dev", "sh deploy/image/slim.sh"]) {
       assert.ok(build.includes(step), `build stage runs ${step}`);
     }
     assert.ok(build.indexOf("npm prune") < build.indexOf("slim.sh") && build.indexOf("prepare") < build.indexOf("npm prune"), "build, prune, then slim");
