@@ -9,9 +9,9 @@
 
 # ---- build: dependencies, the project's build step, then only what runs --------------------------
 FROM node:20-bookworm-slim AS build
-# a compiler and Debian's libsrt headers for the SRT binding (transports/srt/native, node-gyp)
+# a compiler and Debian's libsrt and librist headers for the bindings (transports/*/native, node-gyp)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ pkg-config libsrt-openssl-dev \
+ && apt-get install -y --no-install-recommends python3 make g++ pkg-config libsrt-openssl-dev librist-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
@@ -49,7 +49,7 @@ FROM node:20-bookworm-slim AS runtime
 # (the kernel gives PID 1 no default signal action) and would leave orphans as zombies.
 # uid/gid 10001, as the Kubernetes pods' runAsUser/runAsGroup (k8s/base); /data for DATA_DIR.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini libsrt1.5-openssl \
+ && apt-get install -y --no-install-recommends tini libsrt1.5-openssl librist4 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 veza \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin veza \

@@ -22,6 +22,8 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import type { WebSocket, WebSocketServer } from "ws";
 import type { RelayInput, RelayOutput } from "../../transports/relay/endpoint";
 import { Relay } from "../../transports/relay/relay";
+import { ristUnavailable } from "../../transports/rist/librist";
+import { parseRistUri, RistInput, RistOutput, RistUriError } from "../../transports/rist/relay-endpoints";
 import { srtUnavailable } from "../../transports/srt/libsrt";
 import { SrtInput, SrtOutput } from "../../transports/srt/relay-endpoints";
 import { parseSrtUri, UriError } from "../../transports/srt/uri";
@@ -57,10 +59,18 @@ function endpoints(input: string, outputs: string[], log: Logger): { in: RelayIn
   const schemes = new Set([input, ...outputs].map(scheme));
   if (schemes.size > 1) throw new ExitError(RELAY_EXIT.usage, `every URI must have the same scheme (srt:// to srt://, rist:// to rist://); got ${[...schemes].map((s) => `${s}://`).join(", ")}`);
   const s = scheme(input);
-  if (s !== "srt") throw new ExitError(RELAY_EXIT.usage, `${s ? `${s}://` : input.slice(0, 40)}: the relay takes srt:// URIs`);
-  const unavailable = srtUnavailable();
+  if (s !== "srt" && s !== "rist") throw new ExitError(RELAY_EXIT.usage, `${s ? `${s}://` : input.slice(0, 40)}: the relay takes srt:// or rist:// URIs`);
+  const unavailable = s === "srt" ? srtUnavailable() : ristUnavailable();
   if (unavailable) throw new ExitError(RELAY_EXIT.unavailable, unavailable);
   try {
+    if (s === "rist") {
+      const inUri = parseRistUri(input);
+      const outUris = outputs.map(parseRistUri);
+      return {
+        in: new RistInput(inUri, log.child({ direction: "in", endpoint: inUri.display })),
+        out: outUris.map((u) => new RistOutput(u, log.child({ direction: "out", endpoint: u.display }))),
+      };
+    }
     const inUri = parseSrtUri(input);
     const outUris = outputs.map(parseSrtUri);
     return {
@@ -68,7 +78,7 @@ function endpoints(input: string, outputs: string[], log: Logger): { in: RelayIn
       out: outUris.map((u) => new SrtOutput(u, log.child({ direction: "out", endpoint: u.display }))),
     };
   } catch (err) {
-    if (err instanceof UriError) throw new ExitError(RELAY_EXIT.usage, err.message);
+    if (err instanceof UriError || err instanceof RistUriError) throw new ExitError(RELAY_EXIT.usage, err.message);
     throw err;
   }
 }
@@ -116,14 +126,14 @@ async function serveHttp(addr: { host: string; port: number }, relay: Relay, reg
 /** Runs the relay command on `argv` (the words after `relay`); resolves never (the process exits). */
 export async function runRelayCommand(argv: string[]): Promise<void> {
   const program = new Command("veza-stream relay")
-    .description("relay a live SRT stream to one or more SRT outputs (callers, listeners, rendezvous), with /health, /metrics and /ws/stats")
-    .argument("<in-uri>", "input, e.g. srt://:9000 (listen for a publisher) or srt://encoder.example:9000 (call it)")
-    .argument("<out-uri...>", "outputs, e.g. srt://:9001 (listen for readers: every one gets the stream) or srt://studio.example:9001")
+    .description("relay a live SRT stream to SRT outputs, or RIST to RIST (callers, listeners, rendezvous), with /health, /metrics and /ws/stats")
+    .argument("<in-uri>", "input, e.g. srt://:9000 (listen for a publisher), srt://encoder.example:9000 (call it), rist://@:8000 (listen for a RIST sender)")
+    .argument("<out-uri...>", "outputs, e.g. srt://:9001 (listen for readers: every one gets the stream), srt://studio.example:9001, rist://studio.example:8000")
     .addOption(new Option("--http-addr <host:port>", "address of /health, /metrics and /ws/stats").env("HTTP_ADDR").default("127.0.0.1:9100"))
     .addOption(new Option("--buffer-ms <ms>", "hold each packet this long after its original send time before it goes out (absorbs jitter; 0: forward at once)").default("0"))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .addHelpText("after", "\nURI keys (as srt-live-transmit spells them): mode=caller|listener|rendezvous, latency=<ms>, passphrase=<10-79 chars>, pbkeylen=16|24|32, streamid=<text>, conntimeo=<ms>, tsbpd=true|false.\nExit codes: 0 stopped by a signal, 1 failure, 2 bad arguments, 3 address in use, 4 protocol library missing.");
+    .addHelpText("after", "\nsrt:// keys (as srt-live-transmit spells them): mode=caller|listener|rendezvous, latency=<ms>, passphrase=<10-79 chars>, pbkeylen=16|24|32, streamid=<text>, conntimeo=<ms>, tsbpd=true|false.\nrist:// (librist's URL syntax): rist://@:port listens, rist://host:port calls; buffer=<ms>, secret=<psk>, aes-type=128|256, cname=<name>; and profile=simple|main (default main).\nExit codes: 0 stopped by a signal, 1 failure, 2 bad arguments, 3 address in use, 4 protocol library missing.");
   let log: Logger | null = null;
   try {
     program.parse(argv, { from: "user" });

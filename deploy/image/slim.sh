@@ -20,11 +20,13 @@ abi="$(node -p 'process.platform + "_" + process.arch + "_" + process.versions.m
 test -f "$uws/binaries/uws_$abi.node" || { echo "slim.sh: no uWebSockets.js build uws_$abi.node" >&2; exit 1; }
 find "$uws" -name '*.node' ! -path "$uws/binaries/uws_$abi.node" -delete
 
-# 3. Of the SRT binding's node-gyp build, only the addon itself (the objects and makefiles are not loaded).
-srt=transports/srt/native/build
-if [ -f "$srt/Release/veza_srt.node" ]; then
-  find "$srt" -mindepth 1 ! -path "$srt/Release" ! -path "$srt/Release/veza_srt.node" -prune -exec rm -rf {} +
-fi
+# 3. Of the SRT and RIST bindings' node-gyp builds, only the addons (the objects and makefiles are not loaded).
+for b in srt rist; do
+  dir=transports/$b/native/build
+  if [ -f "$dir/Release/veza_$b.node" ]; then
+    find "$dir" -mindepth 1 ! -path "$dir/Release" ! -path "$dir/Release/veza_$b.node" -prune -exec rm -rf {} +
+  fi
+done
 
 # 3b. fluent-ffmpeg's test coverage report (12 MB), in its npm tarball by mistake.
 rm -rf node_modules/fluent-ffmpeg/coverage

@@ -1,9 +1,9 @@
 // @ts-check
 /**
  * Lays out what the relay image holds (deploy/relay/Dockerfile), from a built checkout: the relay's
- * bundle (dist/bin/relay.js, `node bin/build.js --node`), the libsrt binding
- * (transports/srt/native/build/Release/veza_srt.node, `npm run build:native`), a package.json (the
- * root the binding is found from) and the only packages the bundle loads at run time, pino and ws,
+ * bundle (dist/bin/relay.js, `node bin/build.js --node`), the libsrt and librist bindings
+ * (transports/{srt,rist}/native/build/Release/*.node, `npm run build:native`), a package.json (the
+ * root the bindings are found from) and the only packages the bundle loads at run time, pino and ws,
  * with their dependencies. Nothing else: no TypeScript, no node's code, no ffmpeg.
  *
  *   node deploy/relay/layout.js OUT_DIR
@@ -54,6 +54,7 @@ fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 copy("dist/bin/relay.js");
 copy("transports/srt/native/build/Release/veza_srt.node");
+copy("transports/rist/native/build/Release/veza_rist.node");
 const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
 fs.writeFileSync(path.join(out, "package.json"), JSON.stringify({ name: "veza-stream-relay", version, private: true }, null, 2) + "\n");
 const seen = new Set();

@@ -40,7 +40,7 @@ describe("container image (Dockerfile)", function () {
     assert.equal(execForm(health.args.slice(4))![0], "node", "node itself (no curl in a slim image)");
     assert.ok(health.flags["start-period"] && health.flags.interval && health.flags.timeout, "interval, timeout, start period");
     const run = all(runtime, "RUN").map((i) => i.args).join(" ");
-    assert.match(run, /apt-get install -y --no-install-recommends tini libsrt1\.5-openssl/, "tini, and libsrt for the SRT port");
+    assert.match(run, /apt-get install -y --no-install-recommends tini libsrt1\.5-openssl librist4/, "tini, and libsrt for the SRT port");
     assert.match(run, /rm -rf \/var\/lib\/apt\/lists/, "no apt lists left in the layer");
     assert.match(run, /useradd --uid 10001 --gid 10001/);
     assert.match(run, /install -d -o 10001 -g 10001 -m 0700 \/data/);

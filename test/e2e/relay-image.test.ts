@@ -26,7 +26,7 @@ describe("relay image (deploy/relay/Dockerfile)", function () {
     assert.equal(stages.length, 2);
     const runtime = stages[1]!;
     const run = runtime.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args).join(" ");
-    assert.match(run, /apt-get install -y --no-install-recommends libsrt1\.5-openssl tini/);
+    assert.match(run, /apt-get install -y --no-install-recommends libsrt1\.5-openssl librist4 tini/);
     assert.match(run, /rm -rf \/var\/lib\/apt\/lists/);
     assert.equal(runtime.instructions.find((i) => i.keyword === "USER")?.args, "10001:10001");
     assert.match(runtime.instructions.find((i) => i.keyword === "ENTRYPOINT")?.args ?? "", /"node", "dist\/bin\/relay\.js", "relay"/);

@@ -15,6 +15,8 @@ export function srtPeersMissing(): string | null {
   const protocols = spawnSync(SRT_FFMPEG, ["-hide_banner", "-protocols"], { encoding: "utf8" });
   if (protocols.status !== 0 || !/^\s*srt$/m.test(protocols.stdout)) return `${SRT_FFMPEG} with libsrt is missing: apt-get install ffmpeg`;
   if (spawnSync("sh", ["-c", "command -v srt-live-transmit"]).status !== 0) return "srt-live-transmit is missing: apt-get install srt-tools";
+  if (!/^\s*rist$/m.test(protocols.stdout)) return `${SRT_FFMPEG} with librist is missing: apt-get install ffmpeg`;
+  if (spawnSync("sh", ["-c", "command -v ristsender"]).status !== 0) return "ristsender is missing: apt-get install rist-tools";
   return null;
 }
 
