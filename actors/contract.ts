@@ -9,6 +9,7 @@ import { z } from "zod";
 import { INGEST_FORMATS, STREAM_ID_PATTERN, type StreamInfo } from "../media/wire/control";
 import type { SyncTick } from "../media/clock/playout";
 import { VezaError } from "./errors";
+import type { RemoteRelayInfo } from "../gateway/remote-relays";
 
 const streamId = z.string().regex(STREAM_ID_PATTERN);
 const metadata = z.record(z.string(), z.string());
@@ -80,6 +81,17 @@ export const ACTION_PARAMS = {
   }),
   /** Encoders running on this node (pid, restarts, frames out). */
   "encoder.list": z.object({}),
+  /**
+   * Operator (admin on the stream): relays a stream from (`pull`: it goes on air) or to (`push`) a
+   * remote `srt://` or `rist://` endpoint, on this node's gateway. Errors: BAD_REQUEST (the URI, SRT
+   * or RIST missing here, no gateway on this node), BROADCASTER_EXISTS (pull), STREAM_NOT_FOUND
+   * (push of a stream not live).
+   */
+  "relay.start": z.object({ streamId, uri: z.string().min(1).max(1024), direction: z.enum(["pull", "push"]) }),
+  /** Operator: stops a remote relay of this node. Errors: STREAM_NOT_FOUND (no such relay). */
+  "relay.stop": z.object({ id: z.string().min(1).max(64) }),
+  /** Remote relays on this node (admin). */
+  "relay.remotes": z.object({}),
 } as const;
 
 export interface EncoderInfo {
@@ -110,6 +122,9 @@ export interface ActionResults {
   /** The rungs running for the stream after the call. */
   "encoder.ladder": { running: number[] };
   "encoder.list": EncoderInfo[];
+  "relay.start": RemoteRelayInfo;
+  "relay.stop": RemoteRelayInfo;
+  "relay.remotes": RemoteRelayInfo[];
 }
 
 export type ActionName = keyof typeof ACTION_PARAMS;

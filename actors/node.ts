@@ -125,8 +125,8 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   broker.createService(authService(context));
   if (roles.has("stream")) broker.createService(streamService(context));
   if (roles.has("encoder")) broker.createService(encoderService(context));
-  if (roles.has("relay")) broker.createService(relayService(context));
   let gateway: Gateway | null = null;
+  if (roles.has("relay")) broker.createService(relayService(context, () => gateway));
   if (roles.has("gateway")) broker.createService(gatewayService(context, (p, gw) => ((port = p), (gateway = gw))));
   liveness.start();
   peerClocks.start();

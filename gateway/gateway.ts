@@ -28,6 +28,7 @@ import { registerHttpRoutes } from "./http-routes";
 import { IcecastDoor } from "./icecast-door";
 import { Sources } from "./sources";
 import { SrtDoor } from "./srt-door";
+import { RemoteRelays } from "./remote-relays";
 import { registerListenRoute, type ListenerData } from "./listen-route";
 import { registerPublishRoute, type BroadcasterData } from "./publish-route";
 import { rehome } from "./rehome";
@@ -94,6 +95,8 @@ export class Gateway {
   readonly sources: Sources;
   /** The SRT port (SRT_PORT). */
   readonly srt: SrtDoor;
+  /** Operators' relays from and to remote SRT and RIST endpoints. */
+  readonly remoteRelays: RemoteRelays;
 
   readonly config: Config;
   readonly bus: MediaBus;
@@ -118,6 +121,7 @@ export class Gateway {
     this.sources = new Sources(this);
     this.icecast = new IcecastDoor(this);
     this.srt = new SrtDoor(this);
+    this.remoteRelays = new RemoteRelays(this);
     this.hls = new HlsPackagers(this);
     registerPublishRoute(this);
     registerListenRoute(this);
@@ -217,6 +221,7 @@ export class Gateway {
     for (const ws of [...this.broadcasters.values()]) if (ws.getUserData().phase !== "closed") ws.end(1001, "NODE_SHUTTING_DOWN");
     this.icecast.server.close();
     this.srt.close();
+    this.remoteRelays.closeAll();
     this.httpListeners.closeAll();
     this.hls.close();
     this.fanout.close();

@@ -14,7 +14,7 @@ import { allows } from "../actors/auth/scopes";
 import type { VerifiedToken } from "../actors/auth/tokens";
 import { liveNodes } from "../actors/cluster/members";
 import { ERROR_CATALOGUE, VezaError, errorCodeOf } from "../actors/errors";
-import { call } from "../actors/contract";
+import { ACTION_PARAMS, call } from "../actors/contract";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
 import { bearerToken } from "./auth";
 import type { Gateway } from "./gateway";
@@ -120,6 +120,34 @@ export function registerHttpRoutes(gw: Gateway): void {
       await gw.access.verifier.revoke(parsed.data.jti, parsed.data.exp);
       gw.access.auditEvent("token.revoke", { jti: parsed.data.jti, exp: parsed.data.exp, sub: grant?.sub, ip: a.ip, via: "http" });
       return { status: 201, body: { revoked: parsed.data.jti, until: parsed.data.exp } };
+    });
+  });
+  // operators' relays from and to remote SRT and RIST endpoints on this gateway (gateway/remote-relays.ts)
+  getAndHead(app, "/api/relays", (res, req, head) => {
+    const a = apiRequest(res, req);
+    respond(res, async () => {
+      await apiAccess(gw, a, "admin");
+      return { body: gw.remoteRelays.list() };
+    }, head);
+  });
+  app.post("/api/relays", (res, req) => {
+    const a = apiRequest(res, req);
+    const body = readJson(res, MAX_API_BODY_BYTES);
+    body.catch(() => undefined);
+    respond(res, async () => {
+      const raw = await body;
+      const parsed = ACTION_PARAMS["relay.start"].safeParse(raw);
+      if (!parsed.success) throw new VezaError("BAD_REQUEST", `expected {"streamId": "<id>", "uri": "srt://…|rist://…", "direction": "pull"|"push"}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`);
+      const grant = await apiAccess(gw, a, "admin", parsed.data.streamId);
+      return { status: 201, body: await gw.remoteRelays.start(parsed.data, grant?.sub ?? "") };
+    });
+  });
+  app.del("/api/relays/:id", (res, req) => {
+    const a = apiRequest(res, req);
+    respond(res, async () => {
+      const relay = gw.remoteRelays.list().find((r) => r.id === a.param);
+      await apiAccess(gw, a, "admin", relay?.streamId);
+      return { body: gw.remoteRelays.stop(a.param) };
     });
   });
   getAndHead(app, "/metrics", (res, req, head) => {

@@ -18,8 +18,8 @@ import { subjects } from "../transports";
 import type { Gateway } from "./gateway";
 import { rehome, type OnAirSession } from "./rehome";
 
-/** The door a source came in by: its audit and log name. */
-export type SourceDoor = "icecast" | "srt";
+/** The door a source came in by: its audit and log name (`relay`: pulled by an operator's remote relay). */
+export type SourceDoor = "icecast" | "srt" | "relay";
 
 /** A source on air through this gateway. */
 interface Source extends OnAirSession {
@@ -42,6 +42,8 @@ export interface SourceStart {
   door: SourceDoor;
   /** The audit log's `via`, e.g. `icecast.put`, `srt`. */
   via: string;
+  /** Already authorised (an operator's admin token): `password` is not checked. */
+  grant?: { sub: string };
 }
 
 /** A source on air: its bytes go to {@link push}; {@link end} once its connection closed. */
@@ -81,7 +83,7 @@ export class Sources {
     const { gw } = this;
     const conn = await gw.access.limits.connection(req.ip);
     if (!conn.ok) throw limitError(conn);
-    const sub = await this.authorize(req.password, req.ip, req.streamId, `${req.door}.source`);
+    const sub = req.grant ? req.grant.sub : await this.authorize(req.password, req.ip, req.streamId, `${req.door}.source`);
     const sessionId = randomUUID();
     const start = { streamId: req.streamId, format: req.format, title: req.title, metadata: req.metadata, broadcaster: { sessionId, nodeID: gw.broker.nodeID, sub } };
     let info;

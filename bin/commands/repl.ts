@@ -2,7 +2,7 @@
  * `veza-stream repl --token <admin token>`: a node with no roles that joins the cluster (NATS_URL)
  * and opens the Moleculer REPL (moleculer-repl) with operator commands: `streams`, `listeners
  * <streamId>`, `kick <sessionId>`, `stream stop <streamId>`, `revoke <jti> <exp>`, `roles`,
- * `stats`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
+ * `stats`, `relay pull|push <streamId> <uri> [node]`, `relay stop <id>`, `relays`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
  *
  * Access: every call the console makes carries its token in `meta.token` (a broker middleware);
  * each operator command first asks the cluster (`auth.whoami`) whether the token is an admin
@@ -105,6 +105,36 @@ function operatorCommands(): Command[] {
         if (!owner) return print(`stream ${args.streamId} is not live`);
         const info = await call(broker, "stream.end", { streamId: args.streamId }, { nodeID: owner });
         print(`stream ${info.streamId} is ${info.state}`);
+      },
+    },
+    {
+      command: "relay <verb> <first> [uri] [node]",
+      description: "relay pull <streamId> <srt://…|rist://…> [node]: put a remote endpoint's MPEG-TS on air; relay push <streamId> <uri> [node]: send the stream there; relay stop <id>",
+      async action(broker: ServiceBroker, args: { verb: string; first: string; uri?: string; node?: string }) {
+        const relayNodes = nodesRunning(broker, "relay").filter((n) => nodesRunning(broker, "gateway").includes(n));
+        if (args.verb === "stop") {
+          for (const nodeID of relayNodes) {
+            const mine = (await call(broker, "relay.remotes", {}, { nodeID })).some((r) => r.id === args.first);
+            if (mine) return print(`stopped relay ${(await call(broker, "relay.stop", { id: String(args.first) }, { nodeID })).id}`);
+          }
+          return print(`no relay ${args.first}`);
+        }
+        if ((args.verb !== "pull" && args.verb !== "push") || !args.uri) return print(`try "relay pull <streamId> <uri> [node]", "relay push <streamId> <uri> [node]" or "relay stop <id>"`);
+        const nodeID = args.node ?? relayNodes[0];
+        if (!nodeID) return print("no node runs both the gateway and relay roles");
+        const r = await call(broker, "relay.start", { streamId: String(args.first), uri: String(args.uri), direction: args.verb }, { nodeID });
+        print(`relay ${r.id}: ${r.direction} ${r.streamId} ${r.direction === "pull" ? "from" : "to"} ${r.endpoint} on ${r.node}`);
+      },
+    },
+    {
+      command: "relays",
+      description: "remote SRT/RIST relays on every node: stream, direction, endpoint, peers, bit rate so far",
+      async action(broker: ServiceBroker, _args: unknown, { table }: Helpers) {
+        const rows: unknown[][] = [];
+        for (const nodeID of nodesRunning(broker, "relay")) {
+          for (const r of await call(broker, "relay.remotes", {}, { nodeID })) rows.push([r.id, r.node, r.streamId, r.direction, r.endpoint, r.active ? "yes" : "no", r.stats.peers, `${(r.stats.bytes / 1e6).toFixed(1)} MB`]);
+        }
+        print(table([["id", "node", "stream", "direction", "endpoint", "active", "peers", "moved"], ...rows]));
       },
     },
     {

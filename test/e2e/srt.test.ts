@@ -6,7 +6,9 @@
  * (`read:radio`: the publisher's own transport stream). srt-live-transmit (srt-tools, the reference
  * tool) publishes with SRT's access-control streamid; a WebSocket broadcaster's stream is read as
  * its Opus in MPEG-TS. Refusals: no token, a token of another stream, a streamid of an unknown
- * mode, UDP garbage at the port; none of them disturbs the stream on air.
+ * mode, UDP garbage at the port; none of them disturbs the stream on air. An operator's remote
+ * relays (POST /api/relays): a stream pulled from ffmpeg serving SRT as a listener goes on air, and
+ * pushed to ffmpeg listening elsewhere.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -129,6 +131,51 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
     assert.match(logs, /srt caller refused: bad streamid/);
     assert.match(logs, /srt publisher refused/);
     assert.ok(!logs.includes(other), "the refused token is in no log line");
+  });
+
+  it("an operator pulls a stream from ffmpeg serving SRT (it goes on air) and pushes it to ffmpeg listening elsewhere (POST /api/relays); non-admins and bad URIs are refused", async () => {
+    const admin = await testToken("admin", ["*"]);
+    const api = (method: string, body?: unknown, token = admin, path = "") =>
+      fetch(`${b.http}/api/relays${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const servePort = await freeUdpPort();
+    // ffmpeg serves MPEG-TS as an SRT listener; the relay calls it
+    const server = spawn(SRT_FFMPEG, ["-hide_banner", "-loglevel", "error", "-re", "-t", "40", "-i", path.join(MEDIA, "awakening.ogg"), "-vn", "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", `srt://127.0.0.1:${servePort}?mode=listener`], { stdio: "ignore" });
+    children.push(server);
+    await sleep(500);
+    const { listener, packets } = await recordingListener(a.url, "pulled");
+    listeners.push(listener);
+    assert.equal((await api("POST", { streamId: "pulled", uri: `srt://127.0.0.1:${servePort}`, direction: "pull" }, await testToken("listen", ["*"]))).status, 403, "a listen token cannot start a relay");
+    assert.equal((await api("POST", { streamId: "pulled", uri: "udp://127.0.0.1:1", direction: "pull" })).status, 400);
+    assert.equal((await api("POST", { streamId: "pulled", uri: "srt://127.0.0.1:1?passphrase=short", direction: "pull" })).status, 400);
+    const started = await api("POST", { streamId: "pulled", uri: `srt://127.0.0.1:${servePort}`, direction: "pull" });
+    assert.equal(started.status, 201, await started.clone().text());
+    const pull = (await started.json()) as { id: string; endpoint: string; node: string };
+    assert.equal(pull.node, "srt-b");
+    await waitFor(() => packets.length >= 200, 20_000, "4 s of the pulled stream on A's listener");
+    const r = await matchPackets(packets, "awakening.ogg");
+    console.log(`      pulled from ffmpeg's SRT listener → WebSocket on A: correlation ${r.toFixed(3)}`);
+    assert.ok(r >= 0.9, `r = ${r.toFixed(3)}`);
+
+    // push the pulled stream to ffmpeg listening on another port
+    const pushPort = await freeUdpPort();
+    const wav = path.join(tmp, "pushed.wav");
+    const reading = ffmpegSrtRead(`srt://127.0.0.1:${pushPort}?mode=listener`, 5, wav);
+    await sleep(300);
+    const pushed = await api("POST", { streamId: "pulled", uri: `srt://127.0.0.1:${pushPort}`, direction: "push" });
+    assert.equal(pushed.status, 201, await pushed.clone().text());
+    const read = await reading;
+    assert.equal(read.code, 0, read.stderr);
+    const got = await decodeFileWithFfmpeg(wav, { seconds: 5 });
+    const back = bestAlignment(got.subarray(0, 48_000 * 4), await decodeFileWithFfmpeg(path.join(MEDIA, "awakening.ogg"), { seconds: 40 }));
+    console.log(`      pushed to ffmpeg's SRT listener: correlation ${back.correlation.toFixed(3)}`);
+    assert.ok(back.correlation >= 0.9, `r = ${back.correlation.toFixed(3)}`);
+
+    const list = (await (await api("GET")).json()) as Array<{ id: string; direction: string; stats: { bytes: number } }>;
+    assert.deepEqual(list.map((x) => x.direction).sort(), ["pull", "push"]);
+    assert.ok(list.every((x) => x.stats.bytes > 0), "both relays moved bytes");
+    assert.equal((await api("DELETE", undefined, admin, `/${pull.id}`)).status, 200);
+    await waitFor(async () => ((await (await fetch(`${a.http}/api/streams/pulled`)).json()) as { state: string }).state !== "live", 10_000, "the pulled stream off air once its relay stopped");
+    assert.equal((await api("DELETE", undefined, admin, `/${pull.id}`)).status, 404);
   });
 
   it("srt-live-transmit publishes with SRT's access-control streamid (#!::r=,m=publish,s=); a WebSocket broadcaster's stream is read as Opus in MPEG-TS", async () => {

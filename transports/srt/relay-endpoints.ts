@@ -18,22 +18,25 @@ import type { SrtUri } from "./uri";
 
 const zero = (): EndpointSample => ({ peers: 0, bytes: 0, packetsLost: 0, packetsDropped: 0, packetsRetransmitted: 0, reconnects: 0, rttMs: 0 });
 
-/** A connection's counters as the relay counts them, from libsrt's. */
+/** A connection's loss counters as the relay counts them, from libsrt's (bytes are counted by the endpoint itself). */
 function counters(s: SrtStats | null, direction: "in" | "out") {
   if (!s) return { bytes: 0, packetsLost: 0, packetsDropped: 0, packetsRetransmitted: 0 };
   return direction === "in"
-    ? { bytes: s.byteRecvTotal, packetsLost: s.pktRcvLossTotal, packetsDropped: s.pktRcvDropTotal, packetsRetransmitted: 0 }
-    : { bytes: s.byteSentTotal, packetsLost: s.pktSndLossTotal, packetsDropped: s.pktSndDropTotal, packetsRetransmitted: s.pktRetransTotal };
+    ? { bytes: 0, packetsLost: s.pktRcvLossTotal, packetsDropped: s.pktRcvDropTotal, packetsRetransmitted: 0 }
+    : { bytes: 0, packetsLost: s.pktSndLossTotal, packetsDropped: s.pktSndDropTotal, packetsRetransmitted: s.pktRetransTotal };
 }
 
 /**
- * The connections of one endpoint and their counters: live ones are read from libsrt when
- * sampled, closed ones were added to `closed` with their last reading.
+ * The connections of one endpoint and their counters: payload bytes counted as they pass; libsrt's
+ * loss counters read from live connections when sampled, and from a closed one when it closed (or
+ * its last sample).
  */
 class Connections {
   readonly live = new Map<SrtConnection, SrtStats | null>();
   readonly closed = zero();
   reconnects = 0;
+  /** Payload bytes received (in) or sent to each peer (out). */
+  bytes = 0;
 
   constructor(private readonly direction: "in" | "out") {}
 
@@ -48,7 +51,7 @@ class Connections {
   }
 
   sample(): EndpointSample {
-    const s = { ...this.closed, peers: this.live.size, reconnects: this.reconnects, rttMs: 0 };
+    const s = { ...this.closed, bytes: this.bytes, peers: this.live.size, reconnects: this.reconnects, rttMs: 0 };
     for (const conn of this.live.keys()) {
       const st = conn.stats();
       if (st) this.live.set(conn, st);
@@ -173,6 +176,7 @@ export class SrtInput implements RelayInput {
       const sendUs: Array<number | undefined> = new Array(packets.length);
       const lateUs: number[] = new Array(packets.length);
       for (let i = 0; i < packets.length; i++) {
+        this.conns.bytes += packets[i]!.length;
         this.jitter.push(srcTimes[i]!, arrivalTimes[i]!);
         this.offset.push(srcTimes[i]!, arrivalTimes[i]!);
         const mapped = this.offset.map(srcTimes[i]!)!;
@@ -230,7 +234,7 @@ export class SrtOutput implements RelayOutput {
   }
 
   send(packet: Buffer, sendUs: number | undefined): void {
-    for (const conn of this.conns.live.keys()) conn.send(packet, sendUs);
+    for (const conn of this.conns.live.keys()) if (conn.send(packet, sendUs) > 0) this.conns.bytes += packet.length;
   }
 
   sample(): EndpointSample {
