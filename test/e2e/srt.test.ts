@@ -24,6 +24,7 @@ import { openListeners, startBroadcast } from "../support/broadcast";
 import { startCluster } from "../support/cluster";
 import { MEDIA, sleep, stopChild, waitFor, type NodeProcess } from "../support/node-process";
 import { ffmpegSrtPublish, ffmpegSrtRead, freeUdpPort, SRT_FFMPEG, srtPeersMissing, srtUrl } from "../support/srt";
+import { srtConnect } from "../../transports/srt/libsrt";
 
 /** A WebSocket listener keeping every Opus packet it receives. */
 async function recordingListener(url: string, streamId: string): Promise<{ listener: Listener; packets: Uint8Array[] }> {
@@ -117,12 +118,24 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
       const code = await new Promise<number | null>((resolve) => p.on("exit", resolve));
       assert.notEqual(code, 0, `${why}: ffmpeg's connection is closed`);
     }
+    // an authorised publisher that sends no MPEG-TS: its stream fails, nothing else does
+    const junkToken = await testToken("publish", ["junk"]);
+    const junk = srtConnect("127.0.0.1", ports.a, { streamId: `publish:junk:x:${junkToken}` });
+    await new Promise<void>((resolve) => (junk.onConnect = resolve));
+    for (let i = 0; i < 300; i++) {
+      junk.send(Buffer.from(Array.from({ length: 1316 }, (_, j) => (i * 131 + j * 17) & 0xff)));
+      if (i % 20 === 0) await sleep(20);
+    }
+    await sleep(1500);
+    junk.close();
     const garbage = dgram.createSocket("udp4");
     for (let i = 0; i < 200; i++) garbage.send(Buffer.from(Array.from({ length: 64 + (i % 500) }, (_, j) => (i * 31 + j * 7) & 0xff)), ports.a, "127.0.0.1");
     await sleep(500);
     garbage.close();
     const streams = (await (await fetch(`${a.http}/api/streams`)).json()) as Array<{ streamId: string }>;
     assert.ok(!streams.some((s) => s.streamId === "intruder"), "nothing went on air");
+    const junkState = ((await (await fetch(`${a.http}/api/streams/junk`)).json()) as { state: string }).state;
+    assert.notEqual(junkState, "live", "the stream of bytes that are not MPEG-TS is not live");
     const before = packets.length;
     await sleep(1000);
     assert.ok(packets.length >= before + 40, "radio's listener still hears it");
@@ -176,6 +189,24 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
     assert.equal((await api("DELETE", undefined, admin, `/${pull.id}`)).status, 200);
     await waitFor(async () => ((await (await fetch(`${a.http}/api/streams/pulled`)).json()) as { state: string }).state !== "live", 10_000, "the pulled stream off air once its relay stopped");
     assert.equal((await api("DELETE", undefined, admin, `/${pull.id}`)).status, 404);
+
+    // RIST has no streamid: a stream takes RIST on a port of its own, a listening pull with a pre-shared secret
+    const ristPort = await freeUdpPort();
+    const secret = "rist-psk-0123456789";
+    const { listener: ristListener, packets: ristPackets } = await recordingListener(a.url, "rist-in");
+    listeners.push(ristListener);
+    const ristPull = await api("POST", { streamId: "rist-in", uri: `rist://@127.0.0.1:${ristPort}?secret=${secret}&aes-type=128&buffer=300`, direction: "pull" });
+    assert.equal(ristPull.status, 201, await ristPull.clone().text());
+    assert.ok(!((await ristPull.json()) as { endpoint: string }).endpoint.includes(secret), "the secret is not shown");
+    const udpIn = await freeUdpPort();
+    children.push(spawn("ristsender", ["-i", `udp://127.0.0.1:${udpIn}`, "-o", `rist://127.0.0.1:${ristPort}?secret=${secret}&aes-type=128&buffer=300`, "-p", "1", "-v", "3", "-S", "0"], { stdio: "ignore" }));
+    await sleep(300);
+    children.push(spawn(SRT_FFMPEG, ["-hide_banner", "-loglevel", "error", "-re", "-t", "30", "-i", path.join(MEDIA, "machine-wars.mp3"), "-vn", "-c:a", "copy", "-f", "mpegts", `udp://127.0.0.1:${udpIn}?pkt_size=1316`], { stdio: "ignore" }));
+    await waitFor(() => ristPackets.length >= 200, 20_000, "4 s of the RIST stream on A's listener");
+    const rr = await matchPackets(ristPackets, "machine-wars.mp3");
+    console.log(`      ristsender (AES-128) → a listening pull → WebSocket on A: correlation ${rr.toFixed(3)}`);
+    assert.ok(rr >= 0.9, `r = ${rr.toFixed(3)}`);
+    assert.ok(!b.output().includes(secret), "the secret is in no log line");
   });
 
   it("srt-live-transmit publishes with SRT's access-control streamid (#!::r=,m=publish,s=); a WebSocket broadcaster's stream is read as Opus in MPEG-TS", async () => {
