@@ -10,7 +10,7 @@
  * - 1: an unexpected failure;
  * - 2: bad arguments (a URI, a flag, SRT and RIST mixed);
  * - 3: an address cannot be bound (the HTTP address, a listening endpoint's port);
- * - 4: the protocol's library is not available here (docs/relay.md says how to install it).
+ * - 4: the protocol's library is not available here (README, "Stream relay", says how to install it).
  *
  * Loaded on its own by bin/veza-stream (dist/bin/relay.js), without the node's code, so that it
  * serves `/health` within the start-up budget (docs/benchmarks.md, "Relay").

@@ -18,6 +18,7 @@ import { bestAlignment, decodeFileWithFfmpeg } from "../support/audio-match";
 import { lossyUdp } from "../support/lossy-udp";
 import { freePort, MEDIA, ROOT, sleep, stopChild, waitFor } from "../support/node-process";
 import { ffmpegSrtPublish, ffmpegSrtRead, freeUdpPort, SRT_FFMPEG, srtPeersMissing } from "../support/srt";
+import { SrtListener, srtConnect } from "../../transports/srt/libsrt";
 
 interface RelayProcess {
   proc: ChildProcess;
@@ -195,6 +196,57 @@ describe("relay: veza-stream relay with real SRT peers", function () {
     } finally {
       lossy.close();
     }
+  });
+
+  it("a rendezvous output meets srt-live-transmit in rendezvous mode; the reader hears the recording", async () => {
+    const [inPort, relayLocal, peerLocal] = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
+    const relay = await startRelay([`srt://:${inPort}`, `srt://127.0.0.1:${peerLocal}?mode=rendezvous&port=${relayLocal}`]);
+    children.push(relay.proc);
+    children.push(ffmpegSrtPublish("awakening.ogg", `srt://127.0.0.1:${inPort}`, "aac", 40));
+    const out = path.join(tmp, "rendezvous.ts");
+    const slt = spawn("srt-live-transmit", ["-q", `srt://127.0.0.1:${relayLocal}?mode=rendezvous&port=${peerLocal}`, "file://con"], { stdio: ["ignore", fs.openSync(out, "w"), "ignore"] });
+    children.push(slt);
+    await waitFor(async () => (await metric(relay.http, "relay_peers", 'direction="out"')) === 1, 15_000, "the rendezvous met");
+    await sleep(5000);
+    await stopChild(slt, 1000);
+    const wav = path.join(tmp, "rendezvous.wav");
+    await new Promise((res) => spawn(SRT_FFMPEG, ["-v", "error", "-i", out, "-ac", "1", "-ar", "48000", "-y", wav]).on("exit", res));
+    const got = await decodeFileWithFfmpeg(wav, { seconds: 5 });
+    const r = bestAlignment(got.subarray(0, 48_000 * 3), source).correlation;
+    console.log(`      rendezvous output → srt-live-transmit: ${(got.length / 48_000).toFixed(1)} s, r = ${r.toFixed(3)}`);
+    assert.ok(r >= 0.9, `r = ${r.toFixed(3)}`);
+  });
+
+  it("--buffer-ms 300 holds each packet 300 ms after its send time: probe packets arrive that much later than without it", async () => {
+    const latencyP50 = async (bufferMs: number): Promise<number> => {
+      const [inPort, outPort] = [await freeUdpPort(), await freeUdpPort()];
+      const received: number[] = [];
+      const reader = SrtListener.listen("127.0.0.1", outPort, { latencyMs: 120 });
+      reader.onAccept = (conn) => (conn.onData = (packets) => packets.forEach((p) => received.push(performance.now() - p.readDoubleBE(0))));
+      const relay = await startRelay([`srt://:${inPort}?latency=120`, `srt://127.0.0.1:${outPort}?latency=120`, "--buffer-ms", String(bufferMs)]);
+      children.push(relay.proc);
+      const sender = srtConnect("127.0.0.1", inPort, { latencyMs: 120 });
+      await new Promise<void>((resolve) => (sender.onConnect = resolve));
+      await waitFor(async () => (await metric(relay.http, "relay_peers", 'direction="out"')) === 1, 10_000, "the relay's output connected");
+      const packet = Buffer.alloc(1316);
+      for (let i = 0; i < 300; i++) {
+        packet.writeDoubleBE(performance.now(), 0);
+        sender.send(packet);
+        await sleep(5);
+      }
+      await sleep(bufferMs + 600);
+      sender.close();
+      reader.close();
+      await stopChild(relay.proc, 2000);
+      assert.ok(received.length >= 290, `${received.length} of 300 probe packets arrived`);
+      return received.sort((x, y) => x - y)[Math.floor(received.length / 2)]!;
+    };
+    const plain = await latencyP50(0);
+    const buffered = await latencyP50(300);
+    console.log(`      probe latency p50: ${plain.toFixed(1)} ms without the buffer, ${buffered.toFixed(1)} ms with --buffer-ms 300`);
+    // without: the receiver's SRT latency only; with: the buffer on top (± scheduling)
+    assert.ok(plain >= 110 && plain < 200, `without the buffer: ${plain} ms`);
+    assert.ok(buffered - plain >= 270 && buffered - plain <= 380, `the buffer adds ${(buffered - plain).toFixed(1)} ms`);
   });
 
   it("bad arguments exit 2, an address in use exits 3, each with one line saying why", async () => {

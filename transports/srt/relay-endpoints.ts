@@ -82,7 +82,7 @@ class Caller {
     if (this.closed) return;
     let conn: SrtConnection;
     try {
-      conn = srtConnect(this.uri.host, this.uri.port, this.uri.options, this.uri.mode === "rendezvous" ? this.uri.port : undefined);
+      conn = srtConnect(this.uri.host, this.uri.port, this.uri.options, this.uri.localPort ?? (this.uri.mode === "rendezvous" ? this.uri.port : undefined));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "srt connect failed");
       return this.retry();

@@ -1,8 +1,9 @@
 /**
  * `srt://` URIs as srt-live-transmit spells them (its docs/apps/srt-live-transmit.md, "Medium:
  * SRT"): `srt://host:port` calls, `srt://:port` (or `@host:port`, or `mode=listener`) listens,
- * `mode=rendezvous` does both on the same port; query keys `latency` (ms), `passphrase`,
- * `pbkeylen`, `streamid`, `conntimeo` (ms), `tsbpd` and `mode`. Keys it does not know are refused,
+ * `mode=rendezvous` does both (on the same port, unless `port=` names the local one); query keys
+ * `latency` (ms), `passphrase`, `pbkeylen`, `streamid`, `conntimeo` (ms), `tsbpd`, `port` (the
+ * local port of a caller or rendezvous) and `mode`. Keys it does not know are refused,
  * so a typo does not pass silently. Pure.
  */
 import type { SrtSocketOptions } from "./libsrt";
@@ -15,6 +16,8 @@ export interface SrtUri {
   /** Host to call, or to bind ("" or 0.0.0.0: every address). */
   host: string;
   port: number;
+  /** `port=`: the local port a caller or rendezvous binds (rendezvous default: `port`, the remote one). */
+  localPort?: number;
   options: SrtSocketOptions;
   /** The URI for logs and metric labels: scheme, host, port and mode, no secret. */
   display: string;
@@ -28,7 +31,7 @@ export class UriError extends Error {
 /** `mode=` values, srt-live-transmit's synonyms included. */
 const MODES: Readonly<Record<string, SrtMode | undefined>> = { caller: "caller", client: "caller", listener: "listener", server: "listener", rendezvous: "rendezvous" };
 
-const KEYS = new Set(["mode", "latency", "passphrase", "pbkeylen", "streamid", "conntimeo", "tsbpd"]);
+const KEYS = new Set(["mode", "latency", "passphrase", "pbkeylen", "streamid", "conntimeo", "tsbpd", "port"]);
 
 function int(key: string, v: string, min: number, max: number): number {
   const n = Number(v);
@@ -88,6 +91,8 @@ export function parseSrtUri(text: string): SrtUri {
     options.tsbpd = ["1", "true", "yes"].includes(tsbpd);
   }
   if (mode === "rendezvous") options.rendezvous = true;
+  const local = q.get("port");
+  const localPort = local === undefined ? undefined : int("port", local, 1, 65535);
   const shownHost = host.includes(":") ? `[${host}]` : host;
-  return { mode, host, port, options, display: `srt://${shownHost}:${port}${mode === "caller" && !q.has("mode") ? "" : `?mode=${mode}`}` };
+  return { mode, host, port, ...(localPort !== undefined ? { localPort } : {}), options, display: `srt://${shownHost}:${port}${mode === "caller" && !q.has("mode") ? "" : `?mode=${mode}`}` };
 }
