@@ -15,19 +15,12 @@ import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { EndpointSample, RelayInput, RelayOutput } from "./endpoint";
 
-/** One endpoint in a {@link RelaySnapshot}. */
-export interface EndpointStats {
+/** One endpoint in a {@link RelaySnapshot}: its counters (bytes aside) and its bit rate. */
+export interface EndpointStats extends Omit<EndpointSample, "bytes"> {
   direction: "in" | "out";
   peer: string;
-  peers: number;
   /** Over the last second, kbit/s. */
   bitrateKbps: number;
-  packetsLost: number;
-  packetsDropped: number;
-  packetsRetransmitted: number;
-  reconnects: number;
-  rttMs: number;
-  jitterMs?: number;
 }
 
 export interface RelaySnapshot {
@@ -152,7 +145,8 @@ export class Relay {
       this.m.bitrate.set(labels, bitrateKbps);
       this.m.rtt.set(labels, s.rttMs / 1000);
       if (s.jitterMs !== undefined) this.m.jitter.set(labels, s.jitterMs);
-      endpoints.push({ direction, peer: e.display, peers: s.peers, bitrateKbps, packetsLost: s.packetsLost, packetsDropped: s.packetsDropped, packetsRetransmitted: s.packetsRetransmitted, reconnects: s.reconnects, rttMs: s.rttMs, ...(s.jitterMs !== undefined ? { jitterMs: s.jitterMs } : {}) });
+      const { bytes: _bytes, ...counters } = s;
+      endpoints.push({ direction, peer: e.display, bitrateKbps, ...counters });
     }
     this.snapshot_ = { at: Date.now(), uptimeS: (now - this.started) / 1000, bufferMs: this.o.bufferMs, buffered: this.queue.length - this.queueHead, endpoints };
     this.onSnapshot(this.snapshot_);

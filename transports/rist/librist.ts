@@ -7,8 +7,7 @@
  * RIST uses the port and port+1 (RTP and RTCP, simple profile). Packets arrive in order after
  * librist's buffer, with the sender's NTP timestamp.
  */
-import fs from "node:fs";
-import path from "node:path";
+import { NativeAddon } from "../native-addon";
 
 /** RIST profiles (librist's enum rist_profile). */
 export const RIST_PROFILES = { simple: 0, main: 1, advanced: 2 } as const;
@@ -55,36 +54,15 @@ interface Native {
 /** librist's connection status codes (enum rist_connection_status). */
 export const RIST_STATUS = { 0: "established", 1: "timed out", 2: "client connected", 3: "client timed out" } as Record<number, string>;
 
-function root(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-}
-
-let native: Native | null = null;
-let loadError: string | null = null;
 const contexts = new Map<number, RistContext>();
-
-function lib(): Native | null {
-  if (native || loadError) return native;
-  const file = path.join(root(), "transports/rist/native/build/Release/veza_rist.node");
-  try {
-    const m = { exports: {} as Native };
-    process.dlopen(m, file);
-    m.exports.start((ev) => contexts.get(ev.context)?.event(ev));
-    native = m.exports;
-  } catch (err) {
-    loadError = fs.existsSync(file)
-      ? `the librist binding does not load: ${(err as Error).message}`
-      : "the librist binding is not built (apt-get install librist-dev pkg-config, then npm run build:native)";
-  }
-  return native;
-}
+const addon = new NativeAddon<Native>({
+  dir: "transports/rist/native", name: "veza_rist", library: "librist", debianPackage: "librist-dev",
+  init: (n) => n.start((ev) => contexts.get(ev.context)?.event(ev)),
+});
 
 /** Why RIST is not available here, or null when it is. */
 export function ristUnavailable(): string | null {
-  lib();
-  return loadError;
+  return addon.unavailable();
 }
 
 /** A receiver or sender context. Set the `on*` handlers right after opening it. */
@@ -101,7 +79,7 @@ export class RistContext {
 
   private constructor(readonly id: number) {
     contexts.set(id, this);
-    if (contexts.size === 1) native?.ref(true);
+    if (contexts.size === 1) addon.get()?.ref(true);
   }
 
   /**
@@ -109,22 +87,20 @@ export class RistContext {
    * @throws Error when RIST is not available, librist cannot parse the URL or bind its port.
    */
   static open(kind: "receiver" | "sender", url: string, profile: RistProfile): RistContext {
-    const n = lib();
-    if (!n) throw new Error(loadError ?? "RIST is not available");
-    return new RistContext(n.open(kind, url, RIST_PROFILES[profile]));
+    return new RistContext(addon.need().open(kind, url, RIST_PROFILES[profile]));
   }
 
   /** Sends one packet (sender). Returns false when librist refused it or the context is closed. */
   write(bytes: Uint8Array): boolean {
-    return this.open && native!.write(this.id, bytes) === 0;
+    return this.open && addon.need().write(this.id, bytes) === 0;
   }
 
   close(): void {
     if (!this.open) return;
     this.open = false;
     contexts.delete(this.id);
-    if (contexts.size === 0) native?.ref(false);
-    native!.close(this.id);
+    if (contexts.size === 0) addon.get()?.ref(false);
+    addon.need().close(this.id);
   }
 
   /** @internal */

@@ -81,21 +81,29 @@ function open(kind: "receiver" | "sender", uri: RistUri, counters: Counters, log
   return ctx;
 }
 
-export class RistInput implements RelayInput {
-  onPackets: RelayInput["onPackets"] = () => undefined;
+/** What a RIST input and output share: the URI, the counters, the context. */
+abstract class RistEndpoint {
   readonly display: string;
-  private ctx: RistContext | null = null;
-  private readonly counters: Counters;
-  private readonly jitter = new InterarrivalJitter();
-  private readonly offset = new ClockOffset();
+  protected ctx: RistContext | null = null;
+  protected readonly counters: Counters;
 
   constructor(
-    private readonly uri: RistUri,
-    private readonly log: Logger,
+    protected readonly uri: RistUri,
+    protected readonly log: Logger,
   ) {
     this.display = uri.display;
     this.counters = new Counters(log);
   }
+
+  close(): void {
+    this.ctx?.close();
+  }
+}
+
+export class RistInput extends RistEndpoint implements RelayInput {
+  onPackets: RelayInput["onPackets"] = () => undefined;
+  private readonly jitter = new InterarrivalJitter();
+  private readonly offset = new ClockOffset();
 
   start(): void {
     this.ctx = open("receiver", this.uri, this.counters, this.log);
@@ -110,25 +118,9 @@ export class RistInput implements RelayInput {
   sample(): EndpointSample {
     return { ...this.counters.totals, jitterMs: this.jitter.jitterUs / 1000 };
   }
-
-  close(): void {
-    this.ctx?.close();
-  }
 }
 
-export class RistOutput implements RelayOutput {
-  readonly display: string;
-  private ctx: RistContext | null = null;
-  private readonly counters: Counters;
-
-  constructor(
-    private readonly uri: RistUri,
-    private readonly log: Logger,
-  ) {
-    this.display = uri.display;
-    this.counters = new Counters(log);
-  }
-
+export class RistOutput extends RistEndpoint implements RelayOutput {
   start(): void {
     this.ctx = open("sender", this.uri, this.counters, this.log);
   }
@@ -139,9 +131,5 @@ export class RistOutput implements RelayOutput {
 
   sample(): EndpointSample {
     return { ...this.counters.totals };
-  }
-
-  close(): void {
-    this.ctx?.close();
   }
 }

@@ -10,8 +10,7 @@
  * and per-connection statistics (srt_bstats) and fan-out are then ours without a pipe in between.
  * SRT itself (handshake, ARQ, encryption, TSBPD) is entirely libsrt's.
  */
-import fs from "node:fs";
-import path from "node:path";
+import { NativeAddon } from "../native-addon";
 
 /** Options set on a socket before it listens or connects (libsrt's SRTO_*). */
 export interface SrtSocketOptions {
@@ -87,26 +86,21 @@ interface Native {
 /** Bytes of one live-mode message: 7 MPEG-TS packets. */
 export const SRT_LIVE_PAYLOAD = 1316;
 
-/** The repository root: the nearest folder up with package.json (this file is also bundled into dist/bin/cli.js). */
-function root(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-}
-
-let native: Native | null = null;
-let loadError: string | null = null;
 /** Open sockets by id; while there is one, libsrt's events keep the event loop alive (as a net socket does). */
 const sockets = new Map<number, SrtConnection | SrtListener>();
 
+const addon = new NativeAddon<Native>({ dir: "transports/srt/native", name: "veza_srt", library: "libsrt", debianPackage: "libsrt-openssl-dev", init: (n) => n.start(dispatch) });
+const native = (): Native | null => addon.get();
+const need = (): Native => addon.need();
+
 function track(id: number, s: SrtConnection | SrtListener): void {
   sockets.set(id, s);
-  if (sockets.size === 1) native?.ref(true);
+  if (sockets.size === 1) native()?.ref(true);
 }
 
 function untrack(id: number): boolean {
   const had = sockets.delete(id);
-  if (had && sockets.size === 0) native?.ref(false);
+  if (had && sockets.size === 0) native()?.ref(false);
   return had;
 }
 
@@ -114,7 +108,7 @@ function dispatch(ev: NativeEvent): void {
   const target = sockets.get(ev.listener ?? ev.socket);
   if (ev.type === "accept") {
     if (target instanceof SrtListener) target.accepted(new SrtConnection(ev.socket, ev.peer ?? ""), ev.streamId ?? "");
-    else native?.close(ev.socket);
+    else native()?.close(ev.socket);
     return;
   }
   if (!(target instanceof SrtConnection)) return;
@@ -123,41 +117,14 @@ function dispatch(ev: NativeEvent): void {
   else target.closed(ev.reason ?? "closed", ev.rejectReason ?? 0);
 }
 
-/**
- * Loads the binding and starts libsrt (once). Returns null when it cannot: the reason is in
- * {@link srtUnavailable}.
- */
-function lib(): Native | null {
-  if (native || loadError) return native;
-  const file = path.join(root(), "transports/srt/native/build/Release/veza_srt.node");
-  try {
-    const m = { exports: {} as Native };
-    process.dlopen(m, file);
-    m.exports.start(dispatch);
-    native = m.exports;
-  } catch (err) {
-    loadError = fs.existsSync(file)
-      ? `the libsrt binding does not load: ${(err as Error).message}`
-      : "the libsrt binding is not built (apt-get install libsrt-openssl-dev pkg-config, then npm run build:native)";
-  }
-  return native;
-}
-
 /** Why SRT is not available here, or null when it is. */
 export function srtUnavailable(): string | null {
-  lib();
-  return loadError;
+  return addon.unavailable();
 }
 
 /** libsrt's version, e.g. "1.5.1". @throws Error when SRT is not available. */
 export function srtVersion(): string {
   return need().version();
-}
-
-function need(): Native {
-  const n = lib();
-  if (!n) throw new Error(loadError ?? "SRT is not available");
-  return n;
 }
 
 /** A connected (or connecting) SRT socket. Set the `on*` handlers right after creating it. */

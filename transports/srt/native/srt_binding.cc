@@ -288,45 +288,51 @@ bool ApplyOptions(Napi::Env env, SRTSOCKET s, const Napi::Object& o) {
     Napi::Error::New(env, std::string(what) + ": " + LastError()).ThrowAsJavaScriptException();
     return false;
   };
-  if (o.Has("latencyMs") && o.Get("latencyMs").IsNumber()) {
-    int v = o.Get("latencyMs").As<Napi::Number>().Int32Value();
-    if (srt_setsockflag(s, SRTO_LATENCY, &v, sizeof v) != 0) return fail("latency");
-  }
-  if (o.Has("pbKeyLen") && o.Get("pbKeyLen").IsNumber()) {
-    int v = o.Get("pbKeyLen").As<Napi::Number>().Int32Value();
-    if (srt_setsockflag(s, SRTO_PBKEYLEN, &v, sizeof v) != 0) return fail("pbkeylen");
-  }
-  if (o.Has("passphrase") && o.Get("passphrase").IsString()) {
-    std::string v = o.Get("passphrase").As<Napi::String>();
-    if (srt_setsockflag(s, SRTO_PASSPHRASE, v.data(), static_cast<int>(v.size())) != 0) return fail("passphrase (10 to 79 characters)");
-  }
-  if (o.Has("streamId") && o.Get("streamId").IsString()) {
-    std::string v = o.Get("streamId").As<Napi::String>();
-    if (srt_setsockflag(s, SRTO_STREAMID, v.data(), static_cast<int>(v.size())) != 0) return fail("streamid (at most 512 bytes)");
-  }
-  if (o.Has("rendezvous") && o.Get("rendezvous").ToBoolean()) {
-    bool yes = true;
-    if (srt_setsockflag(s, SRTO_RENDEZVOUS, &yes, sizeof yes) != 0) return fail("rendezvous");
-  }
-  if (o.Has("tsbpd") && o.Get("tsbpd").IsBoolean()) {
-    bool v = o.Get("tsbpd").As<Napi::Boolean>().Value();
-    if (srt_setsockflag(s, SRTO_TSBPDMODE, &v, sizeof v) != 0) return fail("tsbpdmode");
-  }
-  if (o.Has("connectTimeoutMs") && o.Get("connectTimeoutMs").IsNumber()) {
-    int v = o.Get("connectTimeoutMs").As<Napi::Number>().Int32Value();
-    if (srt_setsockflag(s, SRTO_CONNTIMEO, &v, sizeof v) != 0) return fail("conntimeo");
-  }
-  if (o.Has("payloadSize") && o.Get("payloadSize").IsNumber()) {
-    int v = o.Get("payloadSize").As<Napi::Number>().Int32Value();
-    if (srt_setsockflag(s, SRTO_PAYLOADSIZE, &v, sizeof v) != 0) return fail("payloadsize");
-  }
-  return true;
+  // one option each: its JavaScript key, libsrt's flag, and the name its error gives
+  auto setInt = [&](const char* key, SRT_SOCKOPT opt, const char* what) {
+    if (!o.Has(key) || !o.Get(key).IsNumber()) return true;
+    int v = o.Get(key).As<Napi::Number>().Int32Value();
+    return srt_setsockflag(s, opt, &v, sizeof v) == 0 || fail(what);
+  };
+  auto setBool = [&](const char* key, SRT_SOCKOPT opt, const char* what) {
+    if (!o.Has(key) || !o.Get(key).IsBoolean()) return true;
+    bool v = o.Get(key).As<Napi::Boolean>().Value();
+    return srt_setsockflag(s, opt, &v, sizeof v) == 0 || fail(what);
+  };
+  auto setString = [&](const char* key, SRT_SOCKOPT opt, const char* what) {
+    if (!o.Has(key) || !o.Get(key).IsString()) return true;
+    std::string v = o.Get(key).As<Napi::String>();
+    return srt_setsockflag(s, opt, v.data(), static_cast<int>(v.size())) == 0 || fail(what);
+  };
+  return setInt("latencyMs", SRTO_LATENCY, "latency") && setInt("pbKeyLen", SRTO_PBKEYLEN, "pbkeylen") &&
+         setString("passphrase", SRTO_PASSPHRASE, "passphrase (10 to 79 characters)") &&
+         setString("streamId", SRTO_STREAMID, "streamid (at most 512 bytes)") && setBool("rendezvous", SRTO_RENDEZVOUS, "rendezvous") &&
+         setBool("tsbpd", SRTO_TSBPDMODE, "tsbpdmode") && setInt("connectTimeoutMs", SRTO_CONNTIMEO, "conntimeo") &&
+         setInt("payloadSize", SRTO_PAYLOADSIZE, "payloadsize");
 }
 
 void Watch(SRTSOCKET s, Kind kind, int events) {
   std::lock_guard<std::mutex> lock(g->mu);
   g->kinds[s] = kind;
   srt_epoll_add_usock(g->eid, s, &events);
+}
+
+// A socket with the options of info[2], and the address info[0]:info[1] resolved into ss/len;
+// SRT_INVALID_SOCK with a JavaScript exception pending when either fails.
+SRTSOCKET NewSocket(const Napi::CallbackInfo& info, sockaddr_storage* ss, int* len) {
+  Napi::Env env = info.Env();
+  std::string host = info[0].As<Napi::String>();
+  if (!Resolve(env, host, info[1].As<Napi::Number>().Int32Value(), ss, len)) return SRT_INVALID_SOCK;
+  SRTSOCKET s = srt_create_socket();
+  if (s == SRT_INVALID_SOCK) {
+    Napi::Error::New(env, "srt_create_socket: " + LastError()).ThrowAsJavaScriptException();
+    return SRT_INVALID_SOCK;
+  }
+  if (!ApplyOptions(env, s, info[2].As<Napi::Object>())) {
+    srt_close(s);
+    return SRT_INVALID_SOCK;
+  }
+  return s;
 }
 
 // listen(host, port, options, backlog): a listening socket's id; accepted callers inherit its options.
@@ -336,13 +342,8 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   int port = info[1].As<Napi::Number>().Int32Value();
   sockaddr_storage ss{};
   int len = 0;
-  if (!Resolve(env, host, port, &ss, &len)) return env.Undefined();
-  SRTSOCKET s = srt_create_socket();
-  if (s == SRT_INVALID_SOCK) throw Napi::Error::New(env, "srt_create_socket: " + LastError());
-  if (!ApplyOptions(env, s, info[2].As<Napi::Object>())) {
-    srt_close(s);
-    return env.Undefined();
-  }
+  SRTSOCKET s = NewSocket(info, &ss, &len);
+  if (s == SRT_INVALID_SOCK) return env.Undefined();
   int backlog = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 16;
   if (srt_bind(s, reinterpret_cast<sockaddr*>(&ss), len) != 0 || srt_listen(s, backlog) != 0) {
     std::string err = LastError();
@@ -360,14 +361,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   int port = info[1].As<Napi::Number>().Int32Value();
   sockaddr_storage ss{};
   int len = 0;
-  if (!Resolve(env, host, port, &ss, &len)) return env.Undefined();
-  SRTSOCKET s = srt_create_socket();
-  if (s == SRT_INVALID_SOCK) throw Napi::Error::New(env, "srt_create_socket: " + LastError());
-  Napi::Object opts = info[2].As<Napi::Object>();
-  if (!ApplyOptions(env, s, opts)) {
-    srt_close(s);
-    return env.Undefined();
-  }
+  SRTSOCKET s = NewSocket(info, &ss, &len);
+  if (s == SRT_INVALID_SOCK) return env.Undefined();
   if (info.Length() > 3 && info[3].IsNumber()) {
     // rendezvous: both sides bind the port they connect to
     sockaddr_storage local{};
