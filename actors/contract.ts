@@ -92,6 +92,12 @@ export const ACTION_PARAMS = {
   "relay.stop": z.object({ id: z.string().min(1).max(64) }),
   /** Remote relays on this node (admin). */
   "relay.remotes": z.object({}),
+  /** Listener sessions on this gateway (WebSocket, HTTP, SRT readers), optionally of one stream (admin). */
+  "listener-session.list": z.object({ streamId: streamId.optional() }),
+  /** One listener session of this gateway (admin on its stream). Errors: SESSION_NOT_FOUND. */
+  "listener-session.get": z.object({ sessionId: z.string().min(1).max(64) }),
+  /** Closes a listener session of this gateway (WebSocket: 1008; HTTP, SRT: the connection), audited (admin on its stream). Errors: SESSION_NOT_FOUND. */
+  "listener-session.kick": z.object({ sessionId: z.string().min(1).max(64) }),
 } as const;
 
 export interface EncoderInfo {
@@ -125,6 +131,47 @@ export interface ActionResults {
   "relay.start": RemoteRelayInfo;
   "relay.stop": RemoteRelayInfo;
   "relay.remotes": RemoteRelayInfo[];
+  "listener-session.list": SessionInfo[];
+  "listener-session.get": SessionInfo;
+  "listener-session.kick": { kicked: string };
+}
+
+/** How a listener is connected. */
+export type ListenerKind = "websocket" | "http" | "srt" | "relay";
+
+/** A listener session as the listener-session actor shows it. */
+export interface SessionInfo {
+  sessionId: string;
+  streamId: string;
+  kind: ListenerKind;
+  /** The gateway that holds it. */
+  nodeID: string;
+  /** ms since the epoch of its first connection (a resumed WebSocket session keeps its first). */
+  connectedAt: number;
+  connectedMs: number;
+  /** `sub` of its listen token, when it gave one. */
+  sub?: string;
+  /** WebSocket: frames sent and dropped over the whole session, and its reconnections. */
+  framesSent?: number;
+  framesDropped?: number;
+  reconnects?: number;
+  /** HTTP and SRT: bytes written to it. */
+  bytes?: number;
+}
+
+/**
+ * Events about listener sessions, emitted (balanced: one instance of each subscribing service gets
+ * each) by the gateway that holds the session; analytics consumes them.
+ */
+export interface SessionEventPayloads {
+  "session.start": SessionInfo;
+  /** `code`: why it ended (a close code or a catalogue code), when known; `durationMs` on this gateway. */
+  "session.end": SessionInfo & { endedAt: number; durationMs: number; code?: string | number };
+}
+
+/** Emits a session event to one instance of each service that subscribes to it (none: nothing is sent). */
+export function emitSessionEvent<E extends keyof SessionEventPayloads>(broker: ServiceBroker, event: E, payload: SessionEventPayloads[E]): void {
+  void broker.emit(event, payload);
 }
 
 export type ActionName = keyof typeof ACTION_PARAMS;

@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   NOT_STARTED: { status: 409, close: 4409, retryable: false, text: "audio or metadata sent before stream.start" },
   NOT_FOUND: { status: 404, close: 1008, retryable: false, text: "no such HTTP route" },
   STREAM_NOT_FOUND: { status: 404, close: 4404, retryable: false, text: "no such stream" },
+  SESSION_NOT_FOUND: { status: 404, close: 4404, retryable: false, text: "no such listener session on this gateway" },
   BAD_STREAM_ID: { status: 400, close: 4400, retryable: false, text: "stream ids are 1-64 characters of A-Z a-z 0-9 _ -" },
   BROADCASTER_EXISTS: { status: 409, close: 4409, retryable: true, text: "the stream already has a broadcaster" },
   UNSUPPORTED_FORMAT: { status: 415, close: 4415, retryable: false, text: "the audio format is not supported" },

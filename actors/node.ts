@@ -24,6 +24,7 @@ import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
 import type { NodeContext } from "./node-context";
 import { relayService } from "./relay/service";
+import { listenerSessionService } from "./listener/service";
 import { streamService } from "./stream/service";
 
 export interface RunningNode {
@@ -127,7 +128,10 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   if (roles.has("encoder")) broker.createService(encoderService(context));
   let gateway: Gateway | null = null;
   if (roles.has("relay")) broker.createService(relayService(context, () => gateway));
-  if (roles.has("gateway")) broker.createService(gatewayService(context, (p, gw) => ((port = p), (gateway = gw))));
+  if (roles.has("gateway")) {
+    broker.createService(gatewayService(context, (p, gw) => ((port = p), (gateway = gw))));
+    broker.createService(listenerSessionService(context, () => gateway));
+  }
   liveness.start();
   peerClocks.start();
   if (TEST_CLOCK_SKEW) log.warn(TEST_CLOCK_SKEW, "VEZA_TEST_CLOCK_SKEW: this node's cluster time is skewed on purpose (tests only)");

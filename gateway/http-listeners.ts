@@ -32,11 +32,15 @@ import { subjects } from "../transports";
 import { errorCodeOf, ERROR_CATALOGUE } from "../actors/errors";
 import { IcecastError, type ListenerSink, type ListenRequest } from "../transports/icecast/server";
 import type { Gateway } from "./gateway";
+import { emitSessionEvent, type SessionInfo } from "../actors/contract";
+import { randomUUID } from "node:crypto";
 
 interface HttpListener {
   sink: ListenerSink;
   icy: IcyInterleaver | null;
   dropped: boolean;
+  /** The listener-session actor's view of it (actors/listener/service.ts). */
+  session: SessionInfo;
 }
 
 /**
@@ -103,6 +107,8 @@ export function limitRefusal(r: { limit: string; retryAfterS: number }): Icecast
 export class HttpListeners {
   /** By `<format>/<stream id>`. */
   private readonly streams = new Map<string, HttpStream>();
+  /** Every listener, by session id. */
+  private readonly sessions = new Map<string, HttpListener>();
 
   constructor(private readonly gw: Gateway) {}
 
@@ -134,7 +140,8 @@ export class HttpListeners {
     if (!conn.ok) throw limitRefusal(conn);
     let info;
     try {
-      await gw.access.authorize({ token: req.token, ip: req.ip, action: "listen", streamId: req.streamId, via: "http.listen" });
+      const grant = await gw.access.authorize({ token: req.token, ip: req.ip, action: "listen", streamId: req.streamId, via: req.kind === "srt" ? "srt.read" : "http.listen" });
+      if (grant) req.sub = grant.sub;
       info = gw.isLive(req.streamId) ? gw.statusOf(req.streamId) : await gw.getStream(req.streamId);
     } catch (err) {
       const code = errorCodeOf(err);
@@ -175,8 +182,13 @@ export class HttpListeners {
     gw.fanout.join(req.streamId); // before a tap: the join holds the stream's relay
     gw.listenerCount++;
     const s = this.streams.get(key) ?? this.open(key, req.streamId, format, transcode);
-    const listener: HttpListener = { sink, icy: req.icy ? new IcyInterleaver() : null, dropped: false };
+    const session: SessionInfo = {
+      sessionId: randomUUID(), streamId: req.streamId, kind: req.kind ?? "http", nodeID: gw.broker.nodeID, connectedAt: Date.now(), connectedMs: 0, bytes: 0, ...(req.sub ? { sub: req.sub } : {}),
+    };
+    const listener: HttpListener = { sink, icy: req.icy ? new IcyInterleaver() : null, dropped: false, session };
     s.listeners.add(listener);
+    this.sessions.set(session.sessionId, listener);
+    emitSessionEvent(gw.broker, "session.start", session);
     const burst = s.recent.length === 0 ? null : s.recent.length === 1 ? s.recent[0]! : Buffer.concat(s.recent, s.recentBytes);
     if (s.ogg && !s.transcoder) this.send(req.streamId, listener, burst ? Buffer.concat([s.ogg.header, burst]) : s.ogg.header);
     else if (burst) this.send(req.streamId, listener, burst);
@@ -187,6 +199,9 @@ export class HttpListeners {
       if (detached) return;
       detached = true;
       s.listeners.delete(listener);
+      this.sessions.delete(session.sessionId);
+      const endedAt = Date.now();
+      emitSessionEvent(gw.broker, "session.end", { ...session, connectedMs: endedAt - session.connectedAt, endedAt, durationMs: endedAt - session.connectedAt, ...(listener.dropped ? { code: "SLOW_LISTENER" } : {}) });
       gw.listenerCount--;
       void req.slot?.release();
       if (s.listeners.size === 0 && !s.kept && this.streams.get(key) === s) this.drop(key, s);
@@ -267,6 +282,20 @@ export class HttpListeners {
     for (const [key, s] of [...this.streams]) if (key.endsWith(`/${streamId}`)) for (const l of [...s.listeners]) l.sink.close();
   }
 
+  /** HTTP and SRT listener sessions here, optionally of one stream. */
+  list(streamId?: string): SessionInfo[] {
+    const now = Date.now();
+    return [...this.sessions.values()].filter((l) => !streamId || l.session.streamId === streamId).map((l) => ({ ...l.session, connectedMs: now - l.session.connectedAt }));
+  }
+
+  /** Closes the listener of `sessionId`; false when there is none here. */
+  kick(sessionId: string): boolean {
+    const l = this.sessions.get(sessionId);
+    if (!l) return false;
+    l.sink.close();
+    return true;
+  }
+
   /** Closes every HTTP listener (a drain: players reconnect, to another gateway behind the balancer). */
   closeAll(): void {
     for (const s of this.streams.values()) for (const l of [...s.listeners]) l.sink.close();
@@ -321,6 +350,7 @@ export class HttpListeners {
 
   private send(streamId: string, l: HttpListener, bytes: Uint8Array): void {
     if (l.dropped) return;
+    l.session.bytes! += bytes.length;
     let queued = 0;
     if (l.icy) for (const part of l.icy.write(bytes, this.gw.streamInfo.get(streamId)?.title ?? "")) queued = l.sink.write(part);
     else queued = l.sink.write(bytes);

@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { TokenBucket } from "limiter";
 import { ListenerSession } from "../actors/listener/listener-session";
+import { emitSessionEvent } from "../actors/contract";
 import { clusterNowUs } from "../media/clock/cluster-time";
 import { DEFAULT_FRAME_SAMPLES, MEDIA_CLOCK_HZ, PROTOCOL_VERSION } from "../media/wire/constants";
 import { STREAM_ID_PATTERN, type HelloMessage } from "../media/wire/control";
@@ -222,6 +223,7 @@ export function registerListenRoute(gw: Gateway): void {
       const session = new ListenerSession(carried?.sessionId ?? randomUUID(), data.streamId, carried?.connectedAt ?? Date.now(), gw.fanout.framesPublished(data.streamId, data.batchMs), carried ?? undefined);
       data.session = session;
       gw.sessions.set(session.sessionId, ws);
+      emitSessionEvent(gw.broker, "session.start", session.info(gw.broker.nodeID, gw.fanout.framesPublished(data.streamId, data.batchMs), data.grant?.sub));
       const hello: HelloMessage = {
         type: "hello",
         protocolVersion: PROTOCOL_VERSION,
@@ -300,6 +302,8 @@ export function registerListenRoute(gw: Gateway): void {
       session.end(published);
       gw.sessions.delete(session.sessionId);
       gw.saveSession(session.record(published));
+      const endedAt = Date.now();
+      emitSessionEvent(gw.broker, "session.end", { ...session.info(gw.broker.nodeID, published, data.grant?.sub), endedAt, durationMs: endedAt - session.connectedAt, code });
       gw.fanout.leave(data.streamId, data.batchMs);
       gw.renditions.leave(data.streamId, data.rendition, ws as WebSocket<unknown>);
       gw.listenerCount--;

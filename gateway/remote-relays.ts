@@ -134,7 +134,7 @@ export class RemoteRelays {
     output.start();
     let pending = Buffer.alloc(0);
     const detach = gw.httpListeners.attach(
-      { streamId: info.streamId, format: "mpegts", icy: false, ip: `relay:${info.endpoint}`, transcode: live.format !== "mpegts" },
+      { streamId: info.streamId, format: "mpegts", icy: false, ip: `relay:${info.endpoint}`, transcode: live.format !== "mpegts", kind: "relay", sub: info.by },
       {
         write: (bytes) => {
           pending = pending.length ? Buffer.concat([pending, bytes]) : Buffer.from(bytes);

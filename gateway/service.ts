@@ -1,11 +1,10 @@
 /**
  * The gateway as a Moleculer service: starts the uWS server when the broker starts, relays stream
- * events to local sockets, and exposes its listener sessions to operators.
+ * events to local sockets, and gives its totals (`gateway.stats`). Its listener sessions are the
+ * listener-session actor's (actors/listener/service.ts).
  */
 import type { Context, ServiceSchema } from "moleculer";
 import type { EventPayloads } from "../actors/contract";
-import { requireAdmin } from "../actors/auth/service";
-import { VezaError } from "../actors/errors";
 import type { NodeContext } from "../actors/node-context";
 import { Gateway } from "./gateway";
 
@@ -15,18 +14,6 @@ export function gatewayService(node: NodeContext, onListening: (port: number, ga
   return {
     name: "gateway",
     actions: {
-      /** Listener sessions on this gateway, optionally of one stream (admin). */
-      async listeners(ctx: Context<{ streamId?: string }>) {
-        await requireAdmin(node, ctx, ctx.params.streamId);
-        if (!gw) return [];
-        const out = [];
-        for (const ws of gw.sessions.values()) {
-          const d = ws.getUserData();
-          if (!d.session || (ctx.params.streamId && d.streamId !== ctx.params.streamId)) continue;
-          out.push(d.session.stats(gw.fanout.framesPublished(d.streamId)));
-        }
-        return out;
-      },
       /** This gateway's totals: listener sockets, streams with listeners, frames fanned out. */
       stats() {
         return {
@@ -35,19 +22,6 @@ export function gatewayService(node: NodeContext, onListening: (port: number, ga
           streams: gw?.fanout.streamIds().length ?? 0,
           relays: [...node.relays.values()].map((r) => r.snapshot()),
         };
-      },
-      /** Closes one listener session (1008 policy violation; admin on its stream). */
-      async kick(ctx: Context<{ sessionId: string }>) {
-        const ws = gw?.sessions.get(ctx.params.sessionId);
-        if (!ws) {
-          await requireAdmin(node, ctx); // an unknown session tells nothing to a caller who is not admin
-          throw new VezaError("STREAM_NOT_FOUND", `no session ${ctx.params.sessionId} on this gateway`);
-        }
-        const admin = await requireAdmin(node, ctx, ws.getUserData().streamId);
-        if (ws.getUserData().closed) return { kicked: ctx.params.sessionId };
-        node.access.auditEvent("listener.kick", { sessionId: ctx.params.sessionId, streamId: ws.getUserData().streamId, sub: admin.sub, from: ctx.nodeID });
-        ws.end(1008, "kicked");
-        return { kicked: ctx.params.sessionId };
       },
     },
     events: {

@@ -53,7 +53,7 @@ export class SrtDoor implements SrtHost {
   }
 
   async startRead(req: SrtRequest, ip: string, sink: SrtReaderSink): Promise<() => void> {
-    const listen = { streamId: req.streamId, format: "mpegts" as const, icy: false, ip, token: req.token };
+    const listen = { streamId: req.streamId, format: "mpegts" as const, icy: false, ip, token: req.token, kind: "srt" as const };
     await this.gw.httpListeners.headers(listen);
     return this.gw.httpListeners.attach(listen, sink);
   }

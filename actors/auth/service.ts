@@ -1,7 +1,7 @@
 /**
  * The `auth` service, on every node: the admin check of the cluster's Moleculer actions. A caller
  * (the admin console, the HTTP API) puts its token in the call's `meta.token`; admin actions
- * (`stream.end`, `gateway.kick`, `gateway.listeners`, `auth.revoke`) check it with
+ * (`stream.end`, `listener-session.kick`, `.list`, `.get`, `relay.start`, `relay.stop`, `auth.revoke`) check it with
  * {@link requireAdmin} on the node that runs them. NATS itself stays the perimeter: whoever can
  * publish on the cluster's NATS can call any action (docs/security.md, "The cluster's bus").
  */

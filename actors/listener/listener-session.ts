@@ -1,4 +1,5 @@
 import type { SessionRecord } from "../cluster/store";
+import type { SessionInfo } from "../contract";
 
 /**
  * The listener-session actor's state: one per listener socket, on the gateway node that holds the
@@ -50,6 +51,11 @@ export class ListenerSession {
 
   end(framesPublished: number): void {
     this.framesAtLeave ??= framesPublished;
+  }
+
+  /** The listener-session actor's view (actors/listener/service.ts) of this WebSocket session on gateway `nodeID`. */
+  info(nodeID: string, framesPublished: number, sub?: string): SessionInfo {
+    return { ...this.stats(framesPublished), kind: "websocket", nodeID, connectedAt: this.connectedAt, ...(sub ? { sub } : {}) };
   }
 
   /** JSON view for the API and the admin REPL. */

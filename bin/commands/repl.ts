@@ -76,19 +76,20 @@ function operatorCommands(): Command[] {
       async action(broker: ServiceBroker, args: { streamId: string }, { table }: Helpers) {
         const rows: unknown[][] = [];
         for (const nodeID of nodesRunning(broker, "gateway")) {
-          const sessions = (await broker.call("gateway.listeners", { streamId: args.streamId }, { nodeID })) as Array<Record<string, unknown>>;
-          for (const s of sessions) rows.push([nodeID, s.sessionId, s.framesSent, s.framesDropped, s.reconnects, `${Math.round(Number(s.connectedMs) / 1000)} s`]);
+          for (const s of await call(broker, "listener-session.list", { streamId: args.streamId }, { nodeID })) {
+            rows.push([nodeID, s.sessionId, s.kind, s.sub ?? "", s.framesSent ?? "", s.framesDropped ?? "", s.reconnects ?? "", s.bytes ?? "", `${Math.round(s.connectedMs / 1000)} s`]);
+          }
         }
-        print(table([["gateway", "session", "frames sent", "dropped", "reconnects", "connected"], ...rows]));
+        print(table([["gateway", "session", "kind", "user", "frames sent", "dropped", "reconnects", "bytes", "connected"], ...rows]));
       },
     },
     {
       command: "kick <sessionId>",
-      description: "close a listener session (1008) on whichever gateway holds it",
+      description: "close a listener session (WebSocket 1008, HTTP or SRT: the connection) on whichever gateway holds it",
       async action(broker: ServiceBroker, args: { sessionId: string }) {
         for (const nodeID of nodesRunning(broker, "gateway")) {
-          const done = await broker.call("gateway.kick", { sessionId: args.sessionId }, { nodeID }).then(() => true, (err: unknown) => {
-            if (errorCodeOf(err) !== "STREAM_NOT_FOUND") print(`${nodeID}: ${errorCodeOf(err)}: ${(err as Error).message}`);
+          const done = await call(broker, "listener-session.kick", { sessionId: String(args.sessionId) }, { nodeID }).then(() => true, (err: unknown) => {
+            if (errorCodeOf(err) !== "SESSION_NOT_FOUND") print(`${nodeID}: ${errorCodeOf(err)}: ${(err as Error).message}`);
             return false;
           });
           if (done) return print(`kicked ${args.sessionId} on ${nodeID}`);

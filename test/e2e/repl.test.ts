@@ -98,7 +98,7 @@ describe("admin REPL", function () {
         }
         // Moleculer's own `call` reaches the action, which checks the token where it runs
         await repl.run("call stream.end --streamId guarded", actionRefusal[code]);
-        await repl.run(`call gateway.kick --sessionId ${sessionId}`, actionRefusal[code]);
+        await repl.run(`call listener-session.kick --sessionId ${sessionId}`, actionRefusal[code]);
       }
       // a kick closes with 1008 and is audited; a 1006 (the listener's socket cut under this test's load, then reconnected) is not one
       assert.ok(listener!.stats.frames > 0 && listener!.stats.closeCode !== 1008, `the listener was not kicked: ${JSON.stringify(listener!.stats)}; gw log:\n${logTail(gw)}`);

@@ -79,6 +79,10 @@ export interface ListenRequest {
   token?: string;
   /** A HEAD request: the headers only (no listener is counted). */
   head?: boolean;
+  /** How it listens, for the listener-session actor: `http` (default), `srt` (an SRT reader), `relay` (an operator's push). */
+  kind?: "http" | "srt" | "relay";
+  /** `sub` of its listen token, set by {@link IcecastHost.listenHeaders} when it gave one. */
+  sub?: string;
   /** MP3 or AAC of a source that sends another format: made from the stream's Opus (set by {@link IcecastHost.listenHeaders}). */
   transcode?: boolean;
   /**
