@@ -10,6 +10,7 @@ import { INGEST_FORMATS, STREAM_ID_PATTERN, type StreamInfo } from "../media/wir
 import type { SyncTick } from "../media/clock/playout";
 import { VezaError } from "./errors";
 import type { RemoteRelayInfo } from "../gateway/remote-relays";
+import type { AnalyticsReport } from "./analytics/report";
 
 const streamId = z.string().regex(STREAM_ID_PATTERN);
 const metadata = z.record(z.string(), z.string());
@@ -92,6 +93,8 @@ export const ACTION_PARAMS = {
   "relay.stop": z.object({ id: z.string().min(1).max(64) }),
   /** Remote relays on this node (admin). */
   "relay.remotes": z.object({}),
+  /** A stream's listening figures over [from, to), ms since the epoch (default: the last 24 h) (admin on the stream). */
+  "analytics.query": z.object({ streamId, from: z.number().int().min(0).optional(), to: z.number().int().min(0).optional() }).refine((p) => p.from === undefined || p.to === undefined || p.from < p.to, "from must be before to"),
   /** Listener sessions on this gateway (WebSocket, HTTP, SRT readers), optionally of one stream (admin). */
   "listener-session.list": z.object({ streamId: streamId.optional() }),
   /** One listener session of this gateway (admin on its stream). Errors: SESSION_NOT_FOUND. */
@@ -134,6 +137,7 @@ export interface ActionResults {
   "listener-session.list": SessionInfo[];
   "listener-session.get": SessionInfo;
   "listener-session.kick": { kicked: string };
+  "analytics.query": AnalyticsReport;
 }
 
 /** How a listener is connected. */

@@ -35,6 +35,11 @@ export class NodeMetrics {
   /** WebSocket listeners moved between renditions (gateway/listener-renditions.ts), by direction and reason. */
   readonly renditionSwitches = new Counter({ name: "veza_rendition_switches_total", help: "WebSocket listeners moved to another rendition, by direction (down, up) and reason (congestion: queue past the ABR threshold or the backpressure limit; recovered: a stable period; select: the listener asked)", labelNames: ["direction", "reason"] as const, registers: [this.registry] });
   readonly encoderRestarts = new Counter({ name: "veza_encoder_restarts_total", help: "Encoder (ffmpeg) restarts after a crash", registers: [this.registry] });
+  /** Listen sessions queued for the analytics database (actors/analytics/recorder.ts). */
+  readonly analyticsPending = new Gauge({ name: "veza_analytics_pending_sessions", help: "Listen sessions queued for the analytics database (kept while it is out)", registers: [this.registry] });
+  readonly analyticsWritten = new Counter({ name: "veza_analytics_sessions_written_total", help: "Listen session rows written to the analytics database", registers: [this.registry] });
+  readonly analyticsFailures = new Counter({ name: "veza_analytics_write_failures_total", help: "Analytics batch writes that failed (the rows are kept and retried)", registers: [this.registry] });
+  readonly analyticsLost = new Counter({ name: "veza_analytics_sessions_lost_total", help: "Listen sessions dropped because the analytics queue was full during a database outage", registers: [this.registry] });
 
   /** Frames a relay received from a stream's origin over the media bus. */
   readonly relayFramesIn = new Counter({ name: "veza_relay_frames_in_total", help: "Frames relays received from stream origins", registers: [this.registry] });

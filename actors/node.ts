@@ -24,6 +24,7 @@ import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
 import type { NodeContext } from "./node-context";
 import { relayService } from "./relay/service";
+import { analyticsService } from "./analytics/service";
 import { listenerSessionService } from "./listener/service";
 import { streamService } from "./stream/service";
 
@@ -124,7 +125,10 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   let port = 0;
   const roles = new Set(config.services);
   broker.createService(authService(context));
-  if (roles.has("stream")) broker.createService(streamService(context));
+  if (roles.has("stream")) {
+    broker.createService(streamService(context));
+    broker.createService(analyticsService(context));
+  }
   if (roles.has("encoder")) broker.createService(encoderService(context));
   let gateway: Gateway | null = null;
   if (roles.has("relay")) broker.createService(relayService(context, () => gateway));

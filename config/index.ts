@@ -143,6 +143,12 @@ export const CONFIG_SCHEMA = z.object({
     .union([z.literal("off"), int(0, 65535)])
     .optional()
     .describe("ICECAST_PORT|--icecast-port|Icecast-compatible port for sources (PUT/SOURCE), HTTP listeners, /admin/metadata and /status-json.xsl; 0 picks a free port, off disables it; unset: 8000, skipped with a warning when taken"),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .transform((s) => new Secrets([s]))
+    .optional()
+    .describe("DATABASE_URL|--database-url|PostgreSQL for listening analytics (postgres://user:password@host:5432/db); unset: a SQLite file in DATA_DIR (analytics.sqlite), one per node; never logged"),
   srtPort: int(0, 65535)
     .optional()
     .describe("SRT_PORT|--srt-port|UDP port for SRT publishers (streamid publish:<stream>:<user>:<token>, MPEG-TS) and readers (read:<stream>), as MediaMTX's; 0 disables it; unset: 8890, skipped with a warning when taken or when libsrt is not built"),

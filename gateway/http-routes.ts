@@ -96,6 +96,18 @@ export function registerHttpRoutes(gw: Gateway): void {
       return { body: await gw.getStream(a.param) };
     }, head);
   });
+  getAndHead(app, "/api/streams/:id/analytics", (res, req, head) => {
+    const a = apiRequest(res, req);
+    const query = new URLSearchParams(req.getQuery() ?? "");
+    respond(res, async () => {
+      if (!STREAM_ID_PATTERN.test(a.param)) throw new VezaError("BAD_STREAM_ID");
+      await apiAccess(gw, a, "admin", a.param);
+      const from = timeParam(query.get("from"), "from");
+      const to = timeParam(query.get("to"), "to");
+      // any node's analytics service (a cluster shares DATABASE_URL); the token goes with the call
+      return { body: await call(gw.broker, "analytics.query", { streamId: a.param, ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) }, { meta: { token: a.token } }) };
+    }, head);
+  });
   app.del("/api/streams/:id", (res, req) => {
     const a = apiRequest(res, req);
     respond(res, async () => {
@@ -200,6 +212,14 @@ async function apiAccess(gw: Gateway, a: ApiRequest, action: "listen" | "admin",
 }
 
 /** Largest JSON body the API reads, bytes. */
+/** `from`/`to` of the analytics API: ms since the epoch, or an ISO 8601 time. @throws VezaError BAD_REQUEST. */
+function timeParam(v: string | null, name: string): number | undefined {
+  if (v === null || v === "") return undefined;
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms) || ms < 0) throw new VezaError("BAD_REQUEST", `${name}: ms since the epoch or an ISO 8601 time, e.g. 2026-12-02T10:00:00Z`);
+  return ms;
+}
+
 const MAX_API_BODY_BYTES = 4096;
 const Revocation = z.object({ jti: z.string().min(1).max(128), exp: z.number().int().positive() });
 

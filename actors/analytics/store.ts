@@ -1,0 +1,92 @@
+/**
+ * Where analytics live: PostgreSQL when DATABASE_URL is set (node-postgres, a pool of 4), else a
+ * SQLite file in the node's data directory (better-sqlite3, WAL, `analytics.sqlite`), so that the
+ * default needs no server. Both through Kysely, migrated at open (schema.ts).
+ */
+import path from "node:path";
+import fs from "node:fs";
+import SQLite from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from "kysely";
+import pg from "pg";
+import { MIGRATIONS, type AnalyticsTables, type ListenSessionRow } from "./schema";
+
+/** What a gateway reports of a session: a start (ended_at null) or an end. */
+export type SessionWrite = ListenSessionRow;
+
+export interface AnalyticsStore {
+  /** `postgres` or `sqlite:<file>`. */
+  readonly kind: string;
+  /** Writes sessions in one transaction: a start inserts (or re-opens a resumed session), an end sets its end and counters. @throws the driver's error (the caller keeps the batch and retries). */
+  write(rows: SessionWrite[]): Promise<void>;
+  /** Sessions of `streamId` that overlap [fromMs, toMs). */
+  sessions(streamId: string, fromMs: number, toMs: number): Promise<ListenSessionRow[]>;
+  close(): Promise<void>;
+}
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** bigint columns come back from node-postgres as strings: read them as numbers (ms fit in 2^53). */
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/**
+ * Opens the store and migrates it.
+ * @throws Error when the database cannot be reached or migrated.
+ */
+export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: string; onIdleError?: (err: Error) => void }): Promise<AnalyticsStore> {
+  let kind: string;
+  let dialect;
+  if (o.databaseUrl) {
+    kind = "postgres";
+    const pool = new pg.Pool({ connectionString: o.databaseUrl, max: 4, connectionTimeoutMillis: 5000 });
+    // an idle connection that the server (or the network) drops is an 'error' on the pool, which
+    // would end the process unhandled; the pool opens a new one at the next query
+    pool.on("error", (err) => o.onIdleError?.(err));
+    dialect = new PostgresDialect({ pool });
+  } else {
+    fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+    const file = path.join(o.dataDir, "analytics.sqlite");
+    kind = `sqlite:${file}`;
+    const database = new SQLite(file);
+    database.pragma("journal_mode = WAL");
+    database.pragma("busy_timeout = 5000");
+    dialect = new SqliteDialect({ database });
+  }
+  const db = new Kysely<AnalyticsTables>({ dialect });
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    await db.destroy();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+  return {
+    kind,
+    async write(rows) {
+      await db.transaction().execute(async (tx) => {
+        for (const r of rows) {
+          await tx
+            .insertInto("listen_sessions")
+            .values(r)
+            .onConflict((oc) =>
+              oc.column("session_id").doUpdateSet(
+                r.ended_at === null
+                  ? { gateway: r.gateway, ended_at: null, reconnects: r.reconnects }
+                  : { gateway: r.gateway, ended_at: r.ended_at, frames_sent: r.frames_sent, bytes: r.bytes, reconnects: r.reconnects, end_code: r.end_code },
+              ),
+            )
+            .execute();
+        }
+      });
+    },
+    async sessions(streamId, fromMs, toMs) {
+      return db
+        .selectFrom("listen_sessions")
+        .selectAll()
+        .where("stream_id", "=", streamId)
+        .where("connected_at", "<", toMs)
+        .where((eb) => eb.or([eb("ended_at", "is", null), eb("ended_at", ">", fromMs)]))
+        .execute();
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * Listening analytics on a real node, on SQLite (the default: a file in DATA_DIR) and on the
+ * machine's PostgreSQL (DATABASE_URL, a database made for the run): WebSocket and HTTP listeners
+ * with listen tokens of known users listen for known times; GET /api/streams/:id/analytics gives
+ * their number, unique users, listening time (within 1 s of what the clients measured) and peak
+ * concurrency. On PostgreSQL the node reaches the database through a TCP proxy of the test's, cut
+ * while sessions end: the writes fail and are counted, the sessions wait, and all of them land once
+ * the proxy is back.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import pg from "pg";
+import { Listener } from "../../bin/commands/listen";
+import { testToken } from "../support/auth";
+import { startBroadcast } from "../support/broadcast";
+import { freePort, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
+
+interface Report {
+  listens: number;
+  uniqueUsers: number;
+  listeningHours: number;
+  peakConcurrent: number;
+  listening: number;
+  byHour: unknown[];
+}
+
+/** A TCP proxy to 127.0.0.1:`target` that can be cut (open connections destroyed, new ones refused) and restored. */
+async function tcpProxy(target: number): Promise<{ port: number; cut(): void; restore(): void; close(): void }> {
+  let up = true;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (!up) return void client.destroy();
+    const upstream = net.connect(target, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => (client.destroy(), upstream.destroy(), sockets.delete(client), sockets.delete(upstream));
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  return {
+    port,
+    cut: () => {
+      up = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore: () => (up = true),
+    close: () => (server.close(), [...sockets].forEach((s) => s.destroy())),
+  };
+}
+
+/** Listens to `streamId` with a token of `sub` for `ms`; resolves with the time it was open (client side). */
+async function listenFor(node: NodeProcess, streamId: string, sub: string, ms: number): Promise<number> {
+  const l = new Listener(node.url, streamId, { token: await testToken("listen", [streamId], { sub }), reconnect: false });
+  await l.opened;
+  const t0 = Date.now();
+  await sleep(ms);
+  l.close();
+  await l.closed;
+  return Date.now() - t0;
+}
+
+async function report(node: NodeProcess, streamId: string): Promise<Report> {
+  const admin = await testToken("admin", [streamId]);
+  const r = await fetch(`${node.http}/api/streams/${streamId}/analytics`, { headers: { authorization: `Bearer ${admin}` } });
+  assert.equal(r.status, 200, await r.clone().text());
+  return (await r.json()) as Report;
+}
+
+async function metric(node: NodeProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${node.http}/metrics`)).text();
+  return Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? NaN);
+}
+
+/** Runs the same listening on `node`: 4 WebSocket sessions of 3 users (1 to 3.5 s, two at once at most… all four overlap) and one HTTP session. */
+async function listenAndCheck(node: NodeProcess, streamId: string, during?: () => Promise<void>): Promise<Report> {
+  const broadcast = await startBroadcast(node.url, streamId, "awakening.ogg", "opus", { loop: true });
+  try {
+    const http = fetch(`${node.http}/live/${streamId}.ogg?token=${await testToken("listen", [streamId], { sub: "carol" })}`);
+    const ws = Promise.all([listenFor(node, streamId, "alice", 1000), listenFor(node, streamId, "alice", 2000), listenFor(node, streamId, "bob", 2500), listenFor(node, streamId, "carol", 3500)]);
+    const res = await http;
+    const reader = res.body!.getReader();
+    const httpStart = Date.now();
+    const readUntil = httpStart + 1500;
+    while (Date.now() < readUntil) await reader.read();
+    await reader.cancel();
+    const httpMs = Date.now() - httpStart;
+    if (during) await during();
+    const wsMs = await ws;
+    const measured = [...wsMs, httpMs].reduce((a, b) => a + b, 0);
+    await sleep(1500); // the sessions' ends reach the analytics service and its next write
+    let r = await report(node, streamId);
+    await waitFor(async () => (r = await report(node, streamId)).listening === 0 && r.listens === 5, 30_000, `5 ended sessions: ${JSON.stringify(r)}`);
+    const reportedMs = r.listeningHours * 3_600_000;
+    console.log(`      ${streamId}: listens ${r.listens}, users ${r.uniqueUsers}, listened ${(reportedMs / 1000).toFixed(2)} s (clients measured ${(measured / 1000).toFixed(2)} s), peak ${r.peakConcurrent}`);
+    assert.equal(r.listens, 5);
+    assert.equal(r.uniqueUsers, 3, "alice, bob, carol");
+    assert.ok(Math.abs(reportedMs - measured) < 1000, `listening time ${reportedMs} ms against ${measured} ms measured`);
+    assert.equal(r.peakConcurrent, 5, "all five overlapped");
+    assert.equal(r.byHour.length >= 1, true);
+    return r;
+  } finally {
+    await broadcast.stop();
+  }
+}
+
+describe("analytics: listen sessions in SQLite and PostgreSQL", function () {
+  this.timeout(90_000);
+
+  it("SQLite (default, DATA_DIR): listens, unique users, listening time within 1 s, peak concurrency; admin only", async () => {
+    const dataDir = fs.mkdtempSync(`${os.tmpdir()}/veza-analytics-`);
+    const node = await startNodeProcess(["--log-format", "json"], { DATA_DIR: dataDir, LISTEN_AUTH: "token" });
+    try {
+      await listenAndCheck(node, "an-sqlite");
+      assert.ok(fs.existsSync(`${dataDir}/analytics.sqlite`));
+      const listenOnly = await fetch(`${node.http}/api/streams/an-sqlite/analytics`, { headers: { authorization: `Bearer ${await testToken("listen", ["*"])}` } });
+      assert.equal(listenOnly.status, 403);
+      const bad = await fetch(`${node.http}/api/streams/an-sqlite/analytics?from=yesterday`, { headers: { authorization: `Bearer ${await testToken("admin", ["*"])}` } });
+      assert.equal(bad.status, 400);
+    } finally {
+      await node.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("PostgreSQL (DATABASE_URL): the same figures, and a database outage while sessions end loses none (failures counted, written after)", async () => {
+    const dbName = `veza_analytics_${process.pid}_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${dbName}`);
+    const proxy = await tcpProxy(5432);
+    const node = await startNodeProcess(["--log-format", "json"], { DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${dbName}`, LISTEN_AUTH: "token" });
+    try {
+      assert.ok(!node.output().includes(`postgres://postgres@127.0.0.1:${proxy.port}`), "the database URL is not logged");
+      await listenAndCheck(node, "an-pg", async () => {
+        proxy.cut(); // the WebSocket sessions end while the database is out
+        await sleep(4000);
+        assert.ok((await metric(node, "veza_analytics_write_failures_total")) >= 1, "the failed writes are counted");
+        assert.ok((await metric(node, "veza_analytics_pending_sessions")) >= 1, "the sessions wait");
+        proxy.restore();
+      });
+      assert.equal(await metric(node, "veza_analytics_sessions_lost_total"), 0);
+      const rows = await new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${dbName}` });
+      await rows.connect();
+      const { rows: counted } = await rows.query("SELECT count(*)::int AS n, count(ended_at)::int AS ended FROM listen_sessions WHERE stream_id = 'an-pg'");
+      await rows.end();
+      assert.deepEqual(counted[0], { n: 5, ended: 5 });
+    } finally {
+      await node.stop();
+      proxy.close();
+      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
