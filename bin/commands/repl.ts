@@ -2,7 +2,7 @@
  * `veza-stream repl --token <admin token>`: a node with no roles that joins the cluster (NATS_URL)
  * and opens the Moleculer REPL (moleculer-repl) with operator commands: `streams`, `listeners
  * <streamId>`, `kick <sessionId>`, `stream stop <streamId>`, `revoke <jti> <exp>`, `roles`,
- * `stats`, `relay pull|push <streamId> <uri> [node]`, `relay stop <id>`, `relays`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
+ * `stats`, `relay pull|push <streamId> <uri> [node]`, `relay stop <id>`, `relays`, `analytics <streamId> [hours]`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
  *
  * Access: every call the console makes carries its token in `meta.token` (a broker middleware);
  * each operator command first asks the cluster (`auth.whoami`) whether the token is an admin
@@ -125,6 +125,16 @@ function operatorCommands(): Command[] {
         if (!nodeID) return print("no node runs both the gateway and relay roles");
         const r = await call(broker, "relay.start", { streamId: String(args.first), uri: String(args.uri), direction: args.verb }, { nodeID });
         print(`relay ${r.id}: ${r.direction} ${r.streamId} ${r.direction === "pull" ? "from" : "to"} ${r.endpoint} on ${r.node}`);
+      },
+    },
+    {
+      command: "analytics <streamId> [hours]",
+      description: "a stream's listening over the last hours (default 24): listens, unique users, listening hours, peak concurrent, by hour",
+      async action(broker: ServiceBroker, args: { streamId: string; hours?: string }, { table }: Helpers) {
+        const to = Date.now();
+        const r = await call(broker, "analytics.query", { streamId: String(args.streamId), from: to - Number(args.hours ?? 24) * 3_600_000, to });
+        print(`${r.streamId} from ${r.from} to ${r.to}: ${r.listens} listens, ${r.uniqueUsers} unique users, ${r.listeningHours.toFixed(2)} listening hours, peak ${r.peakConcurrent} concurrent, ${r.listening} listening now`);
+        if (r.byHour.length) print(table([["hour", "listens", "listening hours", "peak"], ...r.byHour.map((h) => [h.hour, h.listens, h.listeningHours.toFixed(2), h.peakConcurrent])]));
       },
     },
     {
