@@ -23,6 +23,9 @@ export interface AnalyticsStore {
   close(): Promise<void>;
 }
 
+/** Rows per INSERT statement: 11 columns each, under SQLite's 32 766 and PostgreSQL's 65 535 bound parameters. */
+const CHUNK = 500;
+
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /** bigint columns come back from node-postgres as strings: read them as numbers (ms fit in 2^53). */
@@ -60,17 +63,26 @@ export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: str
   return {
     kind,
     async write(rows) {
+      // two multi-row upserts in one transaction: starts (re)open a session, ends close it
+      const starts = rows.filter((r) => r.ended_at === null);
+      const ends = rows.filter((r) => r.ended_at !== null);
       await db.transaction().execute(async (tx) => {
-        for (const r of rows) {
+        for (let i = 0; i < starts.length; i += CHUNK) {
           await tx
             .insertInto("listen_sessions")
-            .values(r)
+            .values(starts.slice(i, i + CHUNK))
+            .onConflict((oc) => oc.column("session_id").doUpdateSet((eb) => ({ gateway: eb.ref("excluded.gateway"), ended_at: null, reconnects: eb.ref("excluded.reconnects") })))
+            .execute();
+        }
+        for (let i = 0; i < ends.length; i += CHUNK) {
+          await tx
+            .insertInto("listen_sessions")
+            .values(ends.slice(i, i + CHUNK))
             .onConflict((oc) =>
-              oc.column("session_id").doUpdateSet(
-                r.ended_at === null
-                  ? { gateway: r.gateway, ended_at: null, reconnects: r.reconnects }
-                  : { gateway: r.gateway, ended_at: r.ended_at, frames_sent: r.frames_sent, bytes: r.bytes, reconnects: r.reconnects, end_code: r.end_code },
-              ),
+              oc.column("session_id").doUpdateSet((eb) => ({
+                gateway: eb.ref("excluded.gateway"), ended_at: eb.ref("excluded.ended_at"), frames_sent: eb.ref("excluded.frames_sent"),
+                bytes: eb.ref("excluded.bytes"), reconnects: eb.ref("excluded.reconnects"), end_code: eb.ref("excluded.end_code"),
+              })),
             )
             .execute();
         }
