@@ -16,11 +16,8 @@
 import { randomUUID } from "node:crypto";
 import { VezaError } from "../actors/errors";
 import type { EndpointSample, RelayInput, RelayOutput } from "../transports/relay/endpoint";
-import { parseRistUri, RistInput, RistOutput, RistUriError } from "../transports/rist/relay-endpoints";
-import { ristUnavailable } from "../transports/rist/librist";
-import { srtUnavailable, SRT_LIVE_PAYLOAD } from "../transports/srt/libsrt";
-import { SrtInput, SrtOutput } from "../transports/srt/relay-endpoints";
-import { parseSrtUri, UriError } from "../transports/srt/uri";
+import { EndpointUnavailable, EndpointUriError, relayEndpoint } from "../transports/relay/open-endpoint";
+import { SRT_LIVE_PAYLOAD } from "../transports/srt/libsrt";
 import type { Gateway } from "./gateway";
 import type { SourceHandle } from "./sources";
 
@@ -51,26 +48,13 @@ interface RemoteRelay {
 const MAX_RELAYS = 64;
 
 function endpointOf(uri: string, direction: "pull" | "push", gw: Gateway): RelayInput | RelayOutput {
-  const scheme = /^([a-z]+):\/\//.exec(uri)?.[1];
-  const log = gw.log.child({ mod: "remote-relay", direction });
+  const log = gw.log.child({ mod: "remote-relay" });
   try {
-    if (scheme === "srt") {
-      const why = srtUnavailable();
-      if (why) throw new VezaError("BAD_REQUEST", why);
-      const u = parseSrtUri(uri);
-      return direction === "pull" ? new SrtInput(u, log.child({ endpoint: u.display })) : new SrtOutput(u, log.child({ endpoint: u.display }));
-    }
-    if (scheme === "rist") {
-      const why = ristUnavailable();
-      if (why) throw new VezaError("BAD_REQUEST", why);
-      const u = parseRistUri(uri);
-      return direction === "pull" ? new RistInput(u, log.child({ endpoint: u.display })) : new RistOutput(u, log.child({ endpoint: u.display }));
-    }
+    return direction === "pull" ? relayEndpoint(uri, "in", log) : relayEndpoint(uri, "out", log);
   } catch (err) {
-    if (err instanceof UriError || err instanceof RistUriError) throw new VezaError("BAD_REQUEST", err.message);
+    if (err instanceof EndpointUriError || err instanceof EndpointUnavailable) throw new VezaError("BAD_REQUEST", err.message);
     throw err;
   }
-  throw new VezaError("BAD_REQUEST", "the uri must be srt://… or rist://…");
 }
 
 export class RemoteRelays {

@@ -22,11 +22,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import type { WebSocket, WebSocketServer } from "ws";
 import type { RelayInput, RelayOutput } from "../../transports/relay/endpoint";
 import { Relay } from "../../transports/relay/relay";
-import { ristUnavailable } from "../../transports/rist/librist";
-import { parseRistUri, RistInput, RistOutput, RistUriError } from "../../transports/rist/relay-endpoints";
-import { srtUnavailable } from "../../transports/srt/libsrt";
-import { SrtInput, SrtOutput } from "../../transports/srt/relay-endpoints";
-import { parseSrtUri, UriError } from "../../transports/srt/uri";
+import { EndpointUnavailable, EndpointUriError, relayEndpoint, schemeOf } from "../../transports/relay/open-endpoint";
 
 export const RELAY_EXIT = { ok: 0, failure: 1, usage: 2, address: 3, unavailable: 4 } as const;
 
@@ -55,30 +51,13 @@ function httpAddr(text: string): { host: string; port: number } {
 
 /** The endpoints of the URIs. @throws ExitError (usage, unavailable). */
 function endpoints(input: string, outputs: string[], log: Logger): { in: RelayInput; out: RelayOutput[] } {
-  const scheme = (u: string) => /^([a-z]+):\/\//.exec(u)?.[1] ?? "";
-  const schemes = new Set([input, ...outputs].map(scheme));
+  const schemes = new Set([input, ...outputs].map(schemeOf));
   if (schemes.size > 1) throw new ExitError(RELAY_EXIT.usage, `every URI must have the same scheme (srt:// to srt://, rist:// to rist://); got ${[...schemes].map((s) => `${s}://`).join(", ")}`);
-  const s = scheme(input);
-  if (s !== "srt" && s !== "rist") throw new ExitError(RELAY_EXIT.usage, `${s ? `${s}://` : input.slice(0, 40)}: the relay takes srt:// or rist:// URIs`);
-  const unavailable = s === "srt" ? srtUnavailable() : ristUnavailable();
-  if (unavailable) throw new ExitError(RELAY_EXIT.unavailable, unavailable);
   try {
-    if (s === "rist") {
-      const inUri = parseRistUri(input);
-      const outUris = outputs.map(parseRistUri);
-      return {
-        in: new RistInput(inUri, log.child({ direction: "in", endpoint: inUri.display })),
-        out: outUris.map((u) => new RistOutput(u, log.child({ direction: "out", endpoint: u.display }))),
-      };
-    }
-    const inUri = parseSrtUri(input);
-    const outUris = outputs.map(parseSrtUri);
-    return {
-      in: new SrtInput(inUri, log.child({ direction: "in", endpoint: inUri.display })),
-      out: outUris.map((u) => new SrtOutput(u, log.child({ direction: "out", endpoint: u.display }))),
-    };
+    return { in: relayEndpoint(input, "in", log), out: outputs.map((o) => relayEndpoint(o, "out", log)) };
   } catch (err) {
-    if (err instanceof UriError || err instanceof RistUriError) throw new ExitError(RELAY_EXIT.usage, err.message);
+    if (err instanceof EndpointUriError) throw new ExitError(RELAY_EXIT.usage, err.message);
+    if (err instanceof EndpointUnavailable) throw new ExitError(RELAY_EXIT.unavailable, err.message);
     throw err;
   }
 }

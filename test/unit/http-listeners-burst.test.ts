@@ -29,6 +29,7 @@ function fakeGateway(burstBytes: number) {
     },
     bus: { subscribe: (_subject: string, fn: (bytes: Uint8Array) => void) => (subs.add(fn), () => subs.delete(fn)) },
     reportListeners: () => undefined,
+    broker: { nodeID: "gw-test", emit: () => Promise.resolve() },
   };
   const source = (bytes: Uint8Array) => {
     for (const fn of subs) fn(bytes);

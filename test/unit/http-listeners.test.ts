@@ -17,6 +17,7 @@ function fakeGateway() {
   const taps = new Set<(frame: Uint8Array) => void>();
   const metrics = new NodeMetrics();
   let joined = 0;
+  const events: Array<{ event: string; payload: { sessionId: string; kind: string; durationMs?: number } }> = [];
   const gw = {
     config: { maxBackpressureBytes: 4096, maxListeners: 100, opusBitrate: 128_000 },
     metrics,
@@ -29,8 +30,9 @@ function fakeGateway() {
       tap: (_id: string, fn: (frame: Uint8Array) => void) => (taps.add(fn), () => taps.delete(fn)),
     },
     reportListeners: () => undefined,
+    broker: { nodeID: "gw-test", emit: (event: string, payload: (typeof events)[number]["payload"]) => (events.push({ event, payload }), Promise.resolve()) },
   };
-  return { gw: gw as unknown as Gateway, taps, metrics, joined: () => joined };
+  return { gw: gw as unknown as Gateway, taps, metrics, joined: () => joined, events };
 }
 
 /** A sink that keeps what it got and reports `queued` bytes. */
@@ -49,7 +51,7 @@ const req = (icy = false): ListenRequest => ({ streamId: "radio", format: "ogg",
 
 describe("http listeners", () => {
   it("one tap per stream; header pages then the same pages to each; a slow listener is dropped and counted, the others go on", async () => {
-    const { gw, taps, metrics, joined } = fakeGateway();
+    const { gw, taps, metrics, joined, events } = fakeGateway();
     const listeners = new HttpListeners(gw);
     const fast = sink();
     const slow = sink();
@@ -86,5 +88,11 @@ describe("http listeners", () => {
     assert.equal(taps.size, 0, "the tap goes with the last listener");
     assert.equal(joined(), 0);
     assert.equal(gw.listenerCount, 0);
+    // one session.start and one session.end per listener (the second detach changes nothing); the dropped one ends with SLOW_LISTENER
+    assert.equal(events.filter((e) => e.event === "session.start" && e.payload.kind === "http").length, 3);
+    const ends = events.filter((e) => e.event === "session.end");
+    assert.equal(ends.length, 3);
+    assert.equal(ends.filter((e) => (e.payload as { code?: string }).code === "SLOW_LISTENER").length, 1);
+    assert.deepEqual(listeners.list(), [], "no session left");
   });
 });

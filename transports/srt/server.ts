@@ -42,7 +42,7 @@ const MAX_EARLY_BYTES = 1 << 20;
 
 interface Caller {
   conn: SrtConnection;
-  req: SrtRequest | null;
+  req: SrtRequest;
   lastDataAt: number;
   close(reason: string): void;
 }
@@ -66,13 +66,6 @@ export class SrtServer {
     this.listener.onAccept = (conn, streamId) => this.onAccept(conn, streamId);
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
-  }
-
-  /** Publishers and readers connected now. */
-  get counts(): { publishers: number; readers: number } {
-    let publishers = 0;
-    for (const c of this.callers) if (c.req?.mode === "publish") publishers++;
-    return { publishers, readers: this.callers.size - publishers };
   }
 
   private onAccept(conn: SrtConnection, streamId: string): void {
@@ -120,7 +113,7 @@ export class SrtServer {
       for (const p of early) h.push(p);
       log.info({ earlyBytes, dropped }, "srt publisher on air");
     } catch (err) {
-      log.info({ err: (err as Error).message }, "srt publisher refused");
+      log.info({ code: (err as { type?: unknown }).type, err: (err as Error).message }, "srt publisher refused");
       caller.close("refused");
     }
   }
@@ -147,28 +140,29 @@ export class SrtServer {
       detach = d;
       log.info("srt reader joined");
     } catch (err) {
-      log.info({ err: (err as Error).message }, "srt reader refused");
+      log.info({ code: (err as { type?: unknown }).type, err: (err as Error).message }, "srt reader refused");
       caller.close("refused");
     }
   }
 
   /** Closes a caller from the server side. */
   private closeCaller(caller: Caller, reason: string): void {
+    this.callers.delete(caller);
     if (!caller.conn.isOpen) return;
-    this.log.info({ streamId: caller.req?.streamId, peer: caller.conn.peer, reason }, "closing srt caller");
+    this.log.info({ streamId: caller.req.streamId, peer: caller.conn.peer, reason }, "closing srt caller");
     caller.conn.closed(reason, 0);
   }
 
   private sweep(): void {
     const now = Date.now();
     for (const c of this.callers) {
-      if (c.req?.mode === "publish" && now - c.lastDataAt > SOURCE_TIMEOUT_MS) c.close("source timeout");
+      if (c.req.mode === "publish" && now - c.lastDataAt > SOURCE_TIMEOUT_MS) c.close("source timeout");
     }
   }
 
   /** Closes every publisher (a drain: their streams go offline, they reconnect elsewhere). */
   closePublishers(): void {
-    for (const c of [...this.callers]) if (c.req?.mode === "publish") c.close("NODE_DRAINING");
+    for (const c of [...this.callers]) if (c.req.mode === "publish") c.close("NODE_DRAINING");
   }
 
   /** Stops listening and closes every caller. */
