@@ -65,7 +65,6 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
     for (const n of [a, b]) assert.ok(Number(n.logs.find((l) => l.msg === "node started")?.srtPort) > 0, "the node-started line names the SRT port");
   });
   after(async () => {
-    if (process.env.SRT_DEBUG) for (const n of [a, b]) console.log(n?.output().split("\n").filter((l) => /"mod":"srt"|publish\.|stream\.start|source left|"level":[45]0/.test(l)).join("\n"));
     for (const l of listeners) l.close();
     await Promise.all(children.map((c) => stopChild(c, 2000)));
     await cluster?.stop();
