@@ -235,7 +235,10 @@ describe("deployment descriptions: k8s/, alerts, dashboard (issue 16)", function
       expectRole(gateway, "gateway,relay");
       expectRole(worker, "stream,encoder");
       const g = gateway.spec.template.spec.containers[0];
-      assert.deepEqual(g.ports.map((p: Obj) => [p.name, p.containerPort, p.protocol]), [["http", 8080, "TCP"], ["icecast", 8000, "TCP"]]);
+      assert.deepEqual(g.ports.map((p: Obj) => [p.name, p.containerPort, p.protocol]), [["http", 8080, "TCP"], ["icecast", 8000, "TCP"], ["srt", 8890, "UDP"]]);
+      const srt = named(all, "Service", "veza-gateway-srt");
+      assert.equal(srt.spec.type, "LoadBalancer", "SRT is UDP: most Ingress controllers carry none");
+      assert.equal(srt.spec.sessionAffinity, "ClientIP", "a caller's packets stay on one gateway");
       assert.equal(g.readinessProbe.httpGet.path, "/ready");
       assert.equal(g.livenessProbe.httpGet.path, "/health");
       assert.equal(g.readinessProbe.httpGet.port, "http");
