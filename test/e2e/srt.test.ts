@@ -117,6 +117,13 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
       const code = await new Promise<number | null>((resolve) => p.on("exit", resolve));
       assert.notEqual(code, 0, `${why}: ffmpeg's connection is closed`);
     }
+    // a streamid that starts as none of ours can is refused in the handshake, with SRT's code for it
+    const rejected = srtConnect("127.0.0.1", ports.a, { streamId: "play:radio" });
+    const rejectReason = await new Promise<number>((resolve) => {
+      rejected.onConnect = () => resolve(0);
+      rejected.onClose = (_reason, code) => resolve(code);
+    });
+    assert.equal(rejectReason, 1400, "SRT_REJX_BAD_REQUEST in the handshake");
     // an authorised publisher that sends no MPEG-TS: its stream fails, nothing else does
     const junkToken = await testToken("publish", ["junk"]);
     const junk = srtConnect("127.0.0.1", ports.a, { streamId: `publish:junk:x:${junkToken}` });

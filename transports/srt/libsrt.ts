@@ -34,6 +34,11 @@ export interface SrtSocketOptions {
   tsbpd?: boolean;
   /** SRTO_CONNTIMEO: how long a caller waits for the handshake, ms (libsrt's default 3000). */
   connectTimeoutMs?: number;
+  /**
+   * A listener only: callers whose streamid starts with none of these are refused in the
+   * handshake with SRT_REJX_BAD_REQUEST (1400), so the caller is told why.
+   */
+  streamIdPrefixes?: readonly string[];
 }
 
 /** libsrt's counters (srt_bstats) of one connection: totals since it connected, rates now. */

@@ -5,14 +5,15 @@
  * publish or read, where the bytes go) belong to the {@link SrtHost}, the gateway; this file only
  * speaks the protocol.
  *
- * A caller is accepted before its streamid is judged (libsrt's listen callback runs on its receive
- * thread, where waiting for a token check would stall every connection of the port), so a refusal
- * closes the connection right after the handshake; the reason is in the node's log. A publisher
+ * A streamid that starts as none of ours can is refused in the handshake itself (SRT_REJX_BAD_REQUEST,
+ * 1400: the caller is told). Anything else is judged after the accept (libsrt's listen callback runs
+ * on its receive thread, where waiting for a token check would stall every connection of the port),
+ * so a refused token closes the connection right after the handshake; the reason is in the node's log. A publisher
  * that sends nothing for {@link SOURCE_TIMEOUT_MS} is closed, as Icecast's source-timeout.
  */
 import type { Logger } from "pino";
 import { SrtListener, type SrtConnection, type SrtSocketOptions } from "./libsrt";
-import { parseStreamId, StreamIdError, type SrtRequest } from "./streamid";
+import { parseStreamId, StreamIdError, STREAMID_PREFIXES, type SrtRequest } from "./streamid";
 
 /** A publisher on air: its MPEG-TS goes to {@link push}; {@link end} once its connection closed. */
 export interface SrtSourceHandle {
@@ -62,7 +63,7 @@ export class SrtServer {
    * @throws Error when SRT is not available here or the port cannot be bound.
    */
   listen(port: number, hostAddr: string, options: SrtSocketOptions = {}): void {
-    this.listener = SrtListener.listen(hostAddr, port, options);
+    this.listener = SrtListener.listen(hostAddr, port, { ...options, streamIdPrefixes: STREAMID_PREFIXES });
     this.listener.onAccept = (conn, streamId) => this.onAccept(conn, streamId);
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();

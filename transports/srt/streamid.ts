@@ -29,6 +29,12 @@ export class StreamIdError extends Error {
   override readonly name = "StreamIdError";
 }
 
+/**
+ * How a streamid this server could take begins, also percent-encoded: callers with another are
+ * refused in the SRT handshake (libsrt.ts streamIdPrefixes), before {@link parseStreamId}.
+ */
+export const STREAMID_PREFIXES: readonly string[] = ["publish:", "read:", "#!::", "publish%3A", "publish%3a", "read%3A", "read%3a", "%23!%3A%3A", "%23!%3a%3a"];
+
 /** SRT's streamid limit, bytes (SRTO_STREAMID). */
 export const MAX_STREAMID_BYTES = 512;
 

@@ -8,6 +8,7 @@
 //
 // The JavaScript side is transports/srt/libsrt.ts; nothing else loads this module.
 #include <napi.h>
+#include <srt/access_control.h>
 #include <srt/srt.h>
 
 #include <arpa/inet.h>
@@ -335,7 +336,20 @@ SRTSOCKET NewSocket(const Napi::CallbackInfo& info, sockaddr_storage* ss, int* l
   return s;
 }
 
+// The handshake hook of a listener given streamIdPrefixes: a caller whose streamid starts with none
+// of them is refused in the handshake (SRT_REJX_BAD_REQUEST, 1400, SRT's access-control code for a
+// malformed streamid), so it learns why; anything subtler (a token) is judged in JavaScript after
+// the accept. Runs on libsrt's receive thread: a few string compares, no waiting.
+int CheckStreamId(void* opaque, SRTSOCKET ns, int, const sockaddr*, const char* streamid) {
+  const auto* prefixes = static_cast<const std::vector<std::string>*>(opaque);
+  const std::string sid = streamid ? streamid : "";
+  for (const auto& p : *prefixes) if (sid.compare(0, p.size(), p) == 0) return 0;
+  srt_setrejectreason(ns, SRT_REJX_BAD_REQUEST);
+  return -1;
+}
+
 // listen(host, port, options, backlog): a listening socket's id; accepted callers inherit its options.
+// options.streamIdPrefixes: see CheckStreamId.
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string host = info[0].As<Napi::String>();
@@ -344,6 +358,14 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   int len = 0;
   SRTSOCKET s = NewSocket(info, &ss, &len);
   if (s == SRT_INVALID_SOCK) return env.Undefined();
+  Napi::Object opts = info[2].As<Napi::Object>();
+  if (opts.Has("streamIdPrefixes") && opts.Get("streamIdPrefixes").IsArray()) {
+    auto arr = opts.Get("streamIdPrefixes").As<Napi::Array>();
+    // lives as long as the process: one small vector per listening socket
+    auto* prefixes = new std::vector<std::string>();
+    for (uint32_t i = 0; i < arr.Length(); i++) prefixes->push_back(arr.Get(i).As<Napi::String>());
+    srt_listen_callback(s, CheckStreamId, prefixes);
+  }
   int backlog = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 16;
   if (srt_bind(s, reinterpret_cast<sockaddr*>(&ss), len) != 0 || srt_listen(s, backlog) != 0) {
     std::string err = LastError();
