@@ -14,7 +14,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ pkg-config libsrt-openssl-dev librist-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-ENV npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+# node-gyp against node:20's own headers (/usr/local), not the repository .npmrc's Debian /usr
+ENV npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false npm_config_nodedir=/usr/local
 
 # Dependencies first, so that a change of the sources reuses this layer. The npm in node:20 (10.x)
 # does not know package.json's `allowScripts` (npm 11's allow-list of install scripts): install with
@@ -35,7 +36,7 @@ RUN npm ci --ignore-scripts \
 # node never reads (deploy/image/slim.sh).
 COPY . .
 RUN npm run --if-present prepare \
- && npm_config_nodedir=/usr/local node bin/build-native.js --strict \
+ && node bin/build-native.js --strict \
  && node bin/veza-stream --help > /dev/null \
  && npm prune --omit=dev \
  && npm ls --all --omit=dev > /dev/null \

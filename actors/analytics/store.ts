@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import fs from "node:fs";
-import SQLite from "better-sqlite3";
+import type SQLiteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { MIGRATIONS, type AnalyticsTables, type ListenSessionRow } from "./schema";
@@ -28,6 +28,20 @@ const CHUNK = 500;
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
+/**
+ * better-sqlite3, an optional dependency (a native addon: npm builds it with node-gyp when no
+ * prebuilt binary downloads, and an install goes on without it when that fails), loaded at first use.
+ * @throws Error saying how to do without it.
+ */
+function sqlite(): typeof SQLiteDatabase {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("better-sqlite3") as typeof SQLiteDatabase;
+  } catch (err) {
+    throw new Error(`analytics without DATABASE_URL need better-sqlite3, which did not install here (${(err as Error).message.split("\n")[0]}): set DATABASE_URL, or reinstall with a compiler and Node's headers (npm_config_nodedir)`);
+  }
+}
+
 /** bigint columns come back from node-postgres as strings: read them as numbers (ms fit in 2^53). */
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
@@ -49,7 +63,7 @@ export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: str
     fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
     const file = path.join(o.dataDir, "analytics.sqlite");
     kind = `sqlite:${file}`;
-    const database = new SQLite(file);
+    const database = new (sqlite())(file);
     database.pragma("journal_mode = WAL");
     database.pragma("busy_timeout = 5000");
     dialect = new SqliteDialect({ database });

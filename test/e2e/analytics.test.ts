@@ -110,7 +110,7 @@ async function listenAndCheck(node: NodeProcess, streamId: string, during?: () =
 describe("analytics: listen sessions in SQLite and PostgreSQL", function () {
   this.timeout(90_000);
 
-  it("SQLite (default, DATA_DIR): listens, unique users, listening time within 1 s, peak concurrency; admin only", async () => {
+  it("SQLite (default, DATA_DIR): listens, unique users, listening time within 1 s, peak concurrency; refused without an admin token", async () => {
     const dataDir = fs.mkdtempSync(`${os.tmpdir()}/veza-analytics-`);
     const node = await startNodeProcess(["--log-format", "json"], { DATA_DIR: dataDir, LISTEN_AUTH: "token" });
     try {

@@ -21,7 +21,7 @@ import { sleep, waitFor } from "../support/node-process";
 describe("listener-session actor (Moleculer service on every gateway node)", function () {
   this.timeout(60_000);
 
-  it("lists, reads and kicks WebSocket and HTTP sessions for an admin only, and emits session.start and session.end", async () => {
+  it("lists, reads and kicks WebSocket and HTTP sessions for an admin (a listen token is refused), and emits session.start and session.end", async () => {
     const cluster = await startCluster([{ name: "ls-gw", services: "gateway,stream,encoder,relay" }], { LISTEN_AUTH: "token" });
     const gw = cluster.nodes["ls-gw"]!;
     const events: Array<{ event: string; payload: SessionInfo & { durationMs?: number } }> = [];

@@ -244,7 +244,7 @@ describe("relay: veza-stream relay with real SRT peers", function () {
     const plain = await latencyP50(0);
     const buffered = await latencyP50(300);
     console.log(`      probe latency p50: ${plain.toFixed(1)} ms without the buffer, ${buffered.toFixed(1)} ms with --buffer-ms 300`);
-    // without: the receiver's SRT latency only; with: the buffer on top (± scheduling)
+    // without: the receiver's SRT latency; with: the buffer on top (± scheduling)
     assert.ok(plain >= 110 && plain < 200, `without the buffer: ${plain} ms`);
     assert.ok(buffered - plain >= 270 && buffered - plain <= 380, `the buffer adds ${(buffered - plain).toFixed(1)} ms`);
   });

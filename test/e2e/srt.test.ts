@@ -1,6 +1,6 @@
 /**
- * SRT into and out of live streams, with real peers only, on a 2-node cluster over NATS: ffmpeg
- * (Debian's, built with libsrt) publishes MPEG-TS with AAC to the gateway-only node's SRT port
+ * SRT into and out of live streams, with real peers (no simulator), on a 2-node cluster over NATS: ffmpeg
+ * (Debian's, built with libsrt) publishes MPEG-TS with AAC to the SRT port of the node that is not the stream's owner
  * (streamid `publish:radio:<user>:<token>`); WebSocket listeners on both nodes hear the recording
  * (decoded audio correlates with it), and ffmpeg reads the stream back over SRT from the other node
  * (`read:radio`: the publisher's own transport stream). srt-live-transmit (srt-tools, the reference
