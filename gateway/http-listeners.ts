@@ -20,6 +20,7 @@
  * connected to it ({@link HttpListeners.sourceStarted}); otherwise the first listener of a stream
  * on a gateway gets none (nothing is kept before it: the feed starts with it).
  */
+import { randomUUID } from "node:crypto";
 import { decodeAudioData } from "../media/wire";
 import { IcyInterleaver, DEFAULT_METAINT } from "../media/icy/icy-interleaver";
 import { ADTS } from "../media/aac/adts-frames";
@@ -30,10 +31,9 @@ import { LiveOgg } from "../media/ogg/live-ogg";
 import { LiveTranscoder } from "../transports/ffmpeg/live-transcoder";
 import { subjects } from "../transports";
 import { errorCodeOf, ERROR_CATALOGUE } from "../actors/errors";
+import { emitSessionEvent, type SessionInfo } from "../actors/contract";
 import { IcecastError, type ListenerSink, type ListenRequest } from "../transports/icecast/server";
 import type { Gateway } from "./gateway";
-import { emitSessionEvent, type SessionInfo } from "../actors/contract";
-import { randomUUID } from "node:crypto";
 
 interface HttpListener {
   sink: ListenerSink;
@@ -114,9 +114,7 @@ export class HttpListeners {
 
   /** HTTP listeners on this gateway. */
   get count(): number {
-    let n = 0;
-    for (const s of this.streams.values()) n += s.listeners.size;
-    return n;
+    return this.sessions.size;
   }
 
   /** HTTP listeners of `streamId` on this gateway that hear the source's own MP3 or AAC bytes (no Opus). */
@@ -286,6 +284,12 @@ export class HttpListeners {
   list(streamId?: string): SessionInfo[] {
     const now = Date.now();
     return [...this.sessions.values()].filter((l) => !streamId || l.session.streamId === streamId).map((l) => ({ ...l.session, connectedMs: now - l.session.connectedAt }));
+  }
+
+  /** The session `sessionId` of an HTTP or SRT listener here, or undefined. */
+  get(sessionId: string): SessionInfo | undefined {
+    const l = this.sessions.get(sessionId);
+    return l && { ...l.session, connectedMs: Date.now() - l.session.connectedAt };
   }
 
   /** Closes the listener of `sessionId`; false when there is none here. */

@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto";
 import { VezaError } from "../actors/errors";
 import type { EndpointSample, RelayInput, RelayOutput } from "../transports/relay/endpoint";
 import { EndpointUnavailable, EndpointUriError, relayEndpoint } from "../transports/relay/open-endpoint";
+import { Datagrams } from "../transports/relay/datagrams";
 import { SRT_LIVE_PAYLOAD } from "../transports/srt/libsrt";
 import type { Gateway } from "./gateway";
 import type { SourceHandle } from "./sources";
@@ -116,17 +117,11 @@ export class RemoteRelays {
     const live = gw.isLive(info.streamId) ? gw.statusOf(info.streamId) : await gw.getStream(info.streamId);
     if (live.state !== "live") throw new VezaError("STREAM_NOT_FOUND", `stream ${info.streamId} is not live`);
     output.start();
-    let pending = Buffer.alloc(0);
+    const datagrams = new Datagrams(SRT_LIVE_PAYLOAD, (m) => output.send(m, undefined));
     const detach = gw.httpListeners.attach(
       { streamId: info.streamId, format: "mpegts", icy: false, ip: `relay:${info.endpoint}`, transcode: live.format !== "mpegts", kind: "relay", sub: info.by },
       {
-        write: (bytes) => {
-          pending = pending.length ? Buffer.concat([pending, bytes]) : Buffer.from(bytes);
-          let at = 0;
-          for (; at + SRT_LIVE_PAYLOAD <= pending.length; at += SRT_LIVE_PAYLOAD) output.send(pending.subarray(at, at + SRT_LIVE_PAYLOAD), undefined);
-          pending = Buffer.from(pending.subarray(at));
-          return 0;
-        },
+        write: (bytes) => (datagrams.push(bytes), 0),
         close: () => {
           gw.log.info({ id: info.id, streamId: info.streamId }, "remote relay's broadcast ended: relay stopped");
           stop();

@@ -26,7 +26,8 @@ export interface RecorderMetrics {
 
 export class AnalyticsRecorder {
   private readonly pending = new Map<string, ListenSessionRow>();
-  private store: AnalyticsStore | null = null;
+  /** The store being opened or open; null again after an open that failed (the next use tries again). */
+  private store: Promise<AnalyticsStore> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private retryMs = FLUSH_MS;
@@ -60,9 +61,12 @@ export class AnalyticsRecorder {
     this.timer.unref();
   }
 
-  /** The store, opened (and migrated) at first use. */
-  async storeReady(): Promise<AnalyticsStore> {
-    this.store ??= await this.open();
+  /** The store, opened (and migrated) once, at first use: callers at the same time share the one open. */
+  storeReady(): Promise<AnalyticsStore> {
+    this.store ??= this.open().catch((err: unknown) => {
+      this.store = null;
+      throw err;
+    });
     return this.store;
   }
 
@@ -97,6 +101,6 @@ export class AnalyticsRecorder {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.flush();
-    await this.store?.close();
+    await (await this.store?.catch(() => null))?.close();
   }
 }

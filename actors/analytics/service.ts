@@ -63,9 +63,10 @@ export function analyticsService(node: NodeContext): ServiceSchema {
         return analyticsReport(p.streamId, await store.sessions(p.streamId, from, to), from, to, now);
       },
     },
-    async started() {
-      // open (and migrate) now, so that a bad DATABASE_URL shows at start; events are queued meanwhile
-      await recorder.storeReady().catch((err: unknown) => log.error({ err: (err as Error).message }, "analytics store cannot be opened yet; sessions are queued and retried"));
+    started() {
+      // open (and migrate) now, so that a bad DATABASE_URL shows at start, without holding the
+      // node's start up for it (an unreachable PostgreSQL takes 5 s to time out); events are queued meanwhile
+      void recorder.storeReady().catch((err: unknown) => log.error({ err: (err as Error).message }, "analytics store cannot be opened yet; sessions are queued and retried"));
     },
     async stopped() {
       await recorder.close();

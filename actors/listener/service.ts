@@ -12,13 +12,18 @@ import { parseParams, type SessionInfo } from "../contract";
 import { VezaError } from "../errors";
 import type { NodeContext } from "../node-context";
 
+/** The view of a WebSocket listener's session. */
+function wsInfo(gw: Gateway, ws: NonNullable<ReturnType<Gateway["sessions"]["get"]>>): SessionInfo | undefined {
+  const d = ws.getUserData();
+  return d.session ? d.session.info(gw.broker.nodeID, gw.fanout.framesPublished(d.streamId), d.grant?.sub) : undefined;
+}
+
 /** Every session on this gateway, optionally of one stream. */
 function sessions(gw: Gateway, streamId?: string): SessionInfo[] {
   const out: SessionInfo[] = [];
   for (const ws of gw.sessions.values()) {
-    const d = ws.getUserData();
-    if (!d.session || (streamId && d.streamId !== streamId)) continue;
-    out.push(d.session.info(gw.broker.nodeID, gw.fanout.framesPublished(d.streamId), d.grant?.sub));
+    const info = !streamId || ws.getUserData().streamId === streamId ? wsInfo(gw, ws) : undefined;
+    if (info) out.push(info);
   }
   return [...out, ...gw.httpListeners.list(streamId)];
 }
@@ -28,7 +33,8 @@ export function listenerSessionService(node: NodeContext, gateway: () => Gateway
   /** The session, after checking the caller is admin on its stream. @throws VezaError SESSION_NOT_FOUND (after an admin check on the cluster: an unknown id tells nothing to others). */
   const find = async (ctx: Context, sessionId: string): Promise<SessionInfo> => {
     const gw = gateway();
-    const found = gw ? sessions(gw).find((s) => s.sessionId === sessionId) : undefined;
+    const ws = gw?.sessions.get(sessionId);
+    const found = gw && (ws ? wsInfo(gw, ws) : gw.httpListeners.get(sessionId));
     await requireAdmin(node, ctx, found?.streamId);
     if (!found) throw new VezaError("SESSION_NOT_FOUND", `no listener session ${sessionId} on this gateway`);
     return found;

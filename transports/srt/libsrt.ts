@@ -11,6 +11,7 @@
  * SRT itself (handshake, ARQ, encryption, TSBPD) is entirely libsrt's.
  */
 import { NativeAddon } from "../native-addon";
+import { Datagrams } from "../relay/datagrams";
 
 /** Options set on a socket before it listens or connects (libsrt's SRTO_*). */
 export interface SrtSocketOptions {
@@ -140,7 +141,8 @@ export class SrtConnection {
   /** The connection failed, broke or was closed by the peer; `rejectReason` is libsrt's SRT_REJ_* / SRT_REJX_* code for a refused handshake. */
   onClose: (reason: string, rejectReason: number) => void = () => undefined;
   private open = true;
-  private pending: Buffer = Buffer.alloc(0);
+  private refused = 0;
+  private readonly datagrams = new Datagrams(SRT_LIVE_PAYLOAD, (m) => void (this.send(m) <= 0 && this.refused++));
   /** libsrt's statistics read as the connection closed (its final counters). */
   finalStats: SrtStats | null = null;
 
@@ -171,14 +173,9 @@ export class SrtConnection {
    * Returns the messages libsrt refused (send buffer full or socket gone).
    */
   write(bytes: Uint8Array): number {
-    let buf = this.pending.length ? Buffer.concat([this.pending, bytes]) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    let refused = 0;
-    while (buf.length >= SRT_LIVE_PAYLOAD) {
-      if (this.send(buf.subarray(0, SRT_LIVE_PAYLOAD)) <= 0) refused++;
-      buf = buf.subarray(SRT_LIVE_PAYLOAD);
-    }
-    this.pending = Buffer.from(buf);
-    return refused;
+    this.refused = 0;
+    this.datagrams.push(bytes);
+    return this.refused;
   }
 
   /** libsrt's statistics; `clear` resets the interval counters. Null once closed. */
@@ -192,6 +189,11 @@ export class SrtConnection {
     this.finalStats = need().stats(this.id, false);
     untrack(this.id);
     need().close(this.id);
+  }
+
+  /** Closes from this side as a lost connection is closed: `onClose` runs with `reason` (a server ending a caller's session). */
+  terminate(reason: string): void {
+    this.closed(reason, 0);
   }
 
   /** @internal */

@@ -151,7 +151,7 @@ export class SrtServer {
     this.callers.delete(caller);
     if (!caller.conn.isOpen) return;
     this.log.info({ streamId: caller.req.streamId, peer: caller.conn.peer, reason }, "closing srt caller");
-    caller.conn.closed(reason, 0);
+    caller.conn.terminate(reason);
   }
 
   private sweep(): void {
