@@ -11,6 +11,7 @@ import type { SyncTick } from "../media/clock/playout";
 import { VezaError } from "./errors";
 import type { RemoteRelayInfo } from "../gateway/remote-relays";
 import type { AnalyticsReport } from "./analytics/report";
+import type { RecordingInfo } from "../media/recording/manifest";
 
 const streamId = z.string().regex(STREAM_ID_PATTERN);
 const metadata = z.record(z.string(), z.string());
@@ -35,6 +36,8 @@ export const ACTION_PARAMS = {
     resume: z.string().optional(),
     /** The stream's ladder rungs (media/ladder.ts text form); default the node's LADDER. */
     ladder: z.string().max(256).optional(),
+    /** Record this broadcast (actors/recording); RECORD_STREAMS and an admin can also turn it on. */
+    record: z.boolean().optional(),
   }),
   /**
    * Takes a broadcaster off air: `stop` → state ended, `disconnect` → offline. Idempotent.
@@ -46,6 +49,8 @@ export const ACTION_PARAMS = {
   "stream.end": z.object({ streamId }),
   /** Updates now-playing metadata. Errors: STREAM_NOT_FOUND, NOT_STARTED (not this broadcaster). */
   "stream.metadata": z.object({ streamId, sessionId: z.string(), title: z.string().optional(), metadata: metadata.optional() }),
+  /** Admin, on the stream's owner: turns recording of a live stream on or off (off ends its recording). Errors: STREAM_NOT_FOUND (not live here), FORBIDDEN. */
+  "stream.record": z.object({ streamId, on: z.boolean() }),
   /** One stream's public view. Errors: STREAM_NOT_FOUND. */
   "stream.get": z.object({ streamId }),
   /** All streams this node owns. */
@@ -120,6 +125,7 @@ export interface ActionResults {
   "stream.end": StreamInfo;
   "stream.metadata": StreamInfo;
   "stream.get": StreamInfo;
+  "stream.record": { streamId: string; recording: RecordingInfo | null };
   "stream.list": StreamInfo[];
   /** null when this node holds no such stream (a listener waiting for a stream nobody started creates nothing). */
   "stream.listeners": StreamInfo | null;
@@ -141,7 +147,7 @@ export interface ActionResults {
 }
 
 /** How a listener is connected. */
-export type ListenerKind = "websocket" | "http" | "srt" | "relay";
+export type ListenerKind = "websocket" | "http" | "srt" | "relay" | "hls" | "dash";
 
 /** A listener session as the listener-session actor shows it. */
 export interface SessionInfo {
@@ -161,6 +167,12 @@ export interface SessionInfo {
   reconnects?: number;
   /** HTTP and SRT: bytes written to it. */
   bytes?: number;
+  /**
+   * What it heard: WebSocket, the Opus rendition ids it was sent ("0", "2", … as the ladder numbers
+   * them, each once, in the order first used); HTTP, its format (`ogg`, `mp3`, `aac`, with
+   * `:transcoded` when made from the stream's Opus); SRT readers and relays, `mpegts`.
+   */
+  renditions?: string[];
 }
 
 /**
@@ -190,6 +202,8 @@ export interface EventPayloads {
   "stream.status": StreamInfo;
   "encoder.restarted": { streamId: string; restarts: number; exitCode: number | null; signal: string | null };
   "encoder.failed": { streamId: string; code: string; message: string };
+  /** A stream's listening figures over the last 24 h, after sessions started or ended (at most every 2 s a stream): for admin sockets. */
+  "analytics.update": Omit<AnalyticsReport, "byHour"> & { at: string };
   /** A stream's clock mapping for synchronised playout (docs/protocol.md, sync.tick). */
   "stream.clock": { streamId: string; tick: SyncTick };
 }

@@ -39,6 +39,13 @@ export class NodeMetrics {
   readonly analyticsPending = new Gauge({ name: "veza_analytics_pending_sessions", help: "Listen sessions queued for the analytics database (kept while it is out)", registers: [this.registry] });
   readonly analyticsWritten = new Counter({ name: "veza_analytics_sessions_written_total", help: "Listen session rows written to the analytics database", registers: [this.registry] });
   readonly analyticsFailures = new Counter({ name: "veza_analytics_write_failures_total", help: "Analytics batch writes that failed (the rows are kept and retried)", registers: [this.registry] });
+  /** Recordings (actors/recording): streams being recorded here, the spool, uploads. */
+  readonly recordingsActive = new Gauge({ name: "veza_recordings_active", help: "Streams this node is recording", registers: [this.registry] });
+  readonly recordingSpoolBytes = new Gauge({ name: "veza_recording_spool_bytes", help: "Bytes of recordings in the spool, not yet uploaded (bounded by RECORD_SPOOL_MAX_MB)", registers: [this.registry] });
+  readonly recordingUploads = new Counter({ name: "veza_recording_uploads_total", help: "Recording segment uploads to the object store, by result (ok; failed: retried)", labelNames: ["result"] as const, registers: [this.registry] });
+  readonly recordingUploadBytes = new Counter({ name: "veza_recording_upload_bytes_total", help: "Bytes of recording segments uploaded", registers: [this.registry] });
+  readonly recordingUploadSeconds = new Histogram({ name: "veza_recording_upload_seconds", help: "Time to upload one recording segment", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+  readonly recordingDropped = new Counter({ name: "veza_recording_dropped_seconds_total", help: "Seconds of audio not recorded because the spool was full (named as spool_full gaps in the manifest)", registers: [this.registry] });
   readonly analyticsLost = new Counter({ name: "veza_analytics_sessions_lost_total", help: "Listen sessions dropped because the analytics queue was full during a database outage", registers: [this.registry] });
 
   /** Frames a relay received from a stream's origin over the media bus. */

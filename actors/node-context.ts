@@ -7,6 +7,7 @@ import type { PeerClocks } from "./cluster/peer-clock";
 import type { ClusterStore } from "./cluster/store";
 import type { NodeMetrics } from "./metrics";
 import type { StreamRelay } from "./relay/stream-relay";
+import type { ObjectStore } from "../transports/objects/object-store";
 
 /** What every service of a node shares: its config, media bus, metrics and root logger. */
 export interface NodeContext {
@@ -24,6 +25,8 @@ export interface NodeContext {
   liveness: Liveness;
   /** This node's estimates of other nodes' clocks, for mapping their sync ticks (actors/cluster/peer-clock.ts). */
   peerClocks: PeerClocks;
+  /** Where recordings are kept: S3 (S3_BUCKET) or DATA_DIR/recordings (transports/objects). */
+  objects: ObjectStore;
   /** Absolute path of the ffmpeg binary this node runs. */
   ffmpegPath: string;
 }

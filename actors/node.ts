@@ -23,6 +23,8 @@ import { createClusterStore } from "./cluster/store";
 import { encoderService } from "./encoder/service";
 import { NodeMetrics } from "./metrics";
 import type { NodeContext } from "./node-context";
+import { openObjectStore } from "../transports/objects/object-store";
+import { resolveDataDir } from "./auth/default-key";
 import { relayService } from "./relay/service";
 import { analyticsService } from "./analytics/service";
 import { listenerSessionService } from "./listener/service";
@@ -120,7 +122,11 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
   access.verifier.prefetch().catch((err: unknown) => log.warn({ err: (err as Error).message }, "JWKS_URL could not be fetched at start; tokens of its keys are refused until it can"));
   const liveness = new Liveness(bus, config.nodeId, config.failoverDetectMs, log.child({ mod: "liveness" }));
   const peerClocks = new PeerClocks(bus, config.nodeId, config.peerClock, metrics, log.child({ mod: "peer-clock" }));
-  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, access, liveness, peerClocks, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
+  const objects = openObjectStore(config, resolveDataDir(config));
+  if (config.natsUrl && objects.kind === "fs" && config.services.includes("stream")) {
+    log.warn({ recordings: objects.location }, "no S3_BUCKET in a cluster: this node keeps its recordings in its own DATA_DIR, where other nodes cannot serve them (README, Recording)");
+  }
+  const context: NodeContext = { config, bus, store, metrics, relays: new Map(), log, access, liveness, peerClocks, objects, ffmpegPath: resolveFfmpegPath(config.ffmpegPath) };
   const broker = new ServiceBroker(brokerOptions(config, log));
   let port = 0;
   const roles = new Set(config.services);
@@ -148,11 +154,12 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
     await store.close();
     await access.close();
     limitsRedis?.disconnect();
+    objects.close();
     throw err;
   }
   const icecastPort = (gateway as Gateway | null)?.icecastPort ?? 0;
   const srtPort = (gateway as Gateway | null)?.srt.port ?? 0;
-  log.info({ roles: [...roles], bus: bus.kind, store: store.kind, port, icecastPort, srtPort, ffmpeg: context.ffmpegPath }, "node started");
+  log.info({ roles: [...roles], bus: bus.kind, store: store.kind, recordings: objects.location, port, icecastPort, srtPort, ffmpeg: context.ffmpegPath }, "node started");
   return {
     broker,
     context,
@@ -170,6 +177,7 @@ export async function startNode(config: Config, log: Logger = createLogger(confi
       await store.close();
       await access.close();
       limitsRedis?.disconnect();
+      objects.close();
     },
   };
 }

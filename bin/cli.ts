@@ -94,7 +94,7 @@ program
     await (require("./commands/relay") as typeof import("./commands/relay")).runRelayCommand(process.argv.slice(3));
   });
 
-interface BroadcastFlags { stream: string; url: string[]; reconnect: boolean; send: "opus" | "ogg" | "mp3" | "webm" | "wav"; title?: string; loop: boolean; ss?: number; token?: string }
+interface BroadcastFlags { stream: string; url: string[]; reconnect: boolean; send: "opus" | "ogg" | "mp3" | "webm" | "wav"; title?: string; loop: boolean; record: boolean; ss?: number; token?: string }
 
 program
   .command("broadcast <input>")
@@ -105,6 +105,7 @@ program
   .addOption(new Option("--send <format>", "opus: encode here; ogg, mp3: send the container as is (-c copy); webm, wav: the server encodes").choices(["opus", "ogg", "mp3", "webm", "wav"]).default("opus"))
   .option("--title <title>", "stream title (default: the stream id)")
   .option("--loop", "loop the input for ever", false)
+  .option("--record", "record the broadcast into the node's recordings (S3 or DATA_DIR/recordings; README, Recording)", false)
   .option("--ss <seconds>", "start this many seconds into the input", seconds(true))
   .addOption(tokenOption("publish"))
   .addHelpText("after", TOKEN_HELP("publish"))
@@ -122,7 +123,7 @@ program
     const broadcast = new Broadcast({
       url: opts.url, reconnect: opts.reconnect, streamId: opts.stream, input: source.input, inputFormat: source.inputFormat, send: opts.send,
       loop: opts.loop && !source.inputFormat, title: opts.title ?? source.title, startSeconds: source.inputFormat ? undefined : opts.ss, ffmpegPath: resolveFfmpegPath(process.env.FFMPEG_PATH), log,
-      token: opts.token,
+      token: opts.token, record: opts.record,
     });
     broadcast.on("auth", (e: AuthEvent) => expiryWarning("broadcast", e));
     broadcast.on("retry", (r: RetryInfo) => retryLine("broadcast")(r.failure, r.delayMs, r.url));

@@ -149,6 +149,14 @@ export const CONFIG_SCHEMA = z.object({
     .transform((s) => new Secrets([s]))
     .optional()
     .describe("DATABASE_URL|--database-url|PostgreSQL for listening analytics (postgres://user:password@host:5432/db); unset: a SQLite file in DATA_DIR (analytics.sqlite), one per node; never logged"),
+  s3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens").optional().describe("S3_BUCKET|--s3-bucket|S3 bucket recordings are uploaded to (created when missing); credentials from the AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …); unset: recordings are kept in DATA_DIR/recordings on this node"),
+  s3Endpoint: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional().describe("S3_ENDPOINT|--s3-endpoint|URL of an S3-compatible server (MinIO, Garage, s3rver: http://127.0.0.1:9000); unset: AWS S3"),
+  s3Region: z.string().min(1).default("us-east-1").describe("S3_REGION|--s3-region|S3 region"),
+  s3ForcePathStyle: bool().optional().describe("S3_FORCE_PATH_STYLE|--s3-force-path-style|bucket in the URL path (http://host/bucket/key), as MinIO and most S3-compatible servers want; unset: on when S3_ENDPOINT is set"),
+  recordStreams: z.string().regex(/^(\*|[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*)$/, "* or stream ids, comma-separated").optional().describe("RECORD_STREAMS|--record-streams|streams recorded whenever they are live, comma-separated, or * for all; others are recorded when their broadcaster asks (stream.start record, broadcast --record) or an admin turns it on (POST /api/streams/:id/recording, console record)"),
+  recordSegmentS: int(2, 600).default(10).describe("RECORD_SEGMENT_S|--record-segment|seconds of audio per recording segment (one Ogg/Opus object in S3 each)"),
+  recordSpoolDir: z.string().min(1).optional().describe("RECORD_SPOOL_DIR|--record-spool-dir|directory recordings are written to (with fsync) before they are uploaded; default DATA_DIR/spool. Segments left there by a node that died are uploaded when it starts again"),
+  recordSpoolMaxMb: int(1, 1_000_000).default(1024).describe("RECORD_SPOOL_MAX_MB|--record-spool-max|MB the spool may hold while uploads fail; when it is full, new audio is not recorded (the gap is named in the manifest, veza_recording_dropped_seconds_total counts it) and what is spooled is kept"),
   srtPort: int(0, 65535)
     .optional()
     .describe("SRT_PORT|--srt-port|UDP port for SRT publishers (streamid publish:<stream>:<user>:<token>, MPEG-TS) and readers (read:<stream>), as MediaMTX's; 0 disables it; unset: 8890, skipped with a warning when taken or when libsrt is not built"),

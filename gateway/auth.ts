@@ -40,16 +40,23 @@ export interface Admission {
 }
 
 /**
+ * The new-connections limit of `u`'s address (RATE_LIMITS connections): false once the upgrade
+ * has been refused with 429 RATE_LIMITED and the limiter's Retry-After.
+ */
+export async function admitConnection(gw: Gateway, res: HttpResponse, u: UpgradeRequest, aborted: () => boolean): Promise<boolean> {
+  const conn = await gw.access.limits.connection(u.ip);
+  if (conn.ok) return true;
+  if (!aborted()) gw.rejectUpgrade(res, "RATE_LIMITED", `at most ${gw.access.limits.settings.connections.points} new connections per ${gw.access.limits.settings.connections.durationS} s from one address`, conn.retryAfterS);
+  return false;
+}
+
+/**
  * Admits an upgrade for `action` on `u.streamId`: the connection limit, then the token. Resolves
  * null when the upgrade was answered here (429) or aborted by the client; else the admission.
  * Call with `aborted()` reading the flag set by the response's onAborted.
  */
 export async function admitUpgrade(gw: Gateway, res: HttpResponse, u: UpgradeRequest, action: Action, aborted: () => boolean): Promise<Admission | null> {
-  const conn = await gw.access.limits.connection(u.ip);
-  if (!conn.ok) {
-    if (!aborted()) gw.rejectUpgrade(res, "RATE_LIMITED", `at most ${gw.access.limits.settings.connections.points} new connections per ${gw.access.limits.settings.connections.durationS} s from one address`, conn.retryAfterS);
-    return null;
-  }
+  if (!(await admitConnection(gw, res, u, aborted))) return null;
   try {
     const grant = await gw.access.authorize({ token: upgradeToken(u), ip: u.ip, action, streamId: u.streamId, via: `ws.${action}` });
     return { grant, refusal: null };

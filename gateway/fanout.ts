@@ -1,6 +1,7 @@
 /**
  * Fan-out of one node's listeners: per stream, the local listener sockets are subscribed to one uWS
- * topic, and the gateway holds one relay (a media-bus subscription to `audio.<id>.0`) while it has
+ * topic for its audio (a rung's listeners to the rung's, gateway/rendition-feeds.ts) and one for
+ * its text messages ({@link textTopic}), and the gateway holds one relay (a media-bus subscription to `audio.<id>.0`) while it has
  * at least one listener of that stream. Each frame is published once to the topic; uWS writes it to every
  * subscriber (corked) and applies each socket's backpressure limit.
  *
@@ -17,11 +18,29 @@ import { clusterTimeOf } from "../media/clock/media-clock";
 import type { SyncTick } from "../media/clock/playout";
 import { StreamRelay } from "../actors/relay/stream-relay";
 import type { MediaBus } from "../transports";
-import type { RenditionFeeds } from "./rendition-feeds";
+import { renditionTopic, type RenditionFeeds } from "./rendition-feeds";
 import type { TemplatedApp } from "./uws";
 
-/** uWS topic of a stream's listeners (audio and text messages); with `batchMs`, of its listeners batched by that period. */
+/** uWS topic of a stream's listeners on rendition 0 (audio); with `batchMs`, of its listeners batched by that period (audio and text). */
 export const listenTopic = (streamId: string, batchMs = 0) => (batchMs > 0 ? `s/${streamId}/b${batchMs}` : `s/${streamId}`);
+
+/**
+ * uWS topic of the text messages (stream.status, stream.metadata, sync.tick) of a stream's
+ * unbatched WebSocket listeners, whatever rendition they hear: one publish for all of them. Each
+ * such listener holds it from open to close, so moving between renditions' topics never leaves it
+ * subscribed to nothing: uWS frees a socket's subscriber with its last topic, and with it the
+ * messages published to it earlier in the same event-loop turn and not yet written (measured with
+ * uws-js-unofficial 20.30: a frame published, then the topic left and another joined, is lost).
+ */
+export const textTopic = (streamId: string) => `s/${streamId}/t`;
+
+/**
+ * The uWS topics a WebSocket listener of `streamId` subscribes to when it opens, in that order:
+ * batched (`batchMs` > 0), its batch topic; otherwise {@link textTopic} and its rendition's topic.
+ */
+export function listenerTopics(streamId: string, batchMs: number, rendition: number): string[] {
+  return batchMs > 0 ? [listenTopic(streamId, batchMs)] : [textTopic(streamId), renditionTopic(streamId, rendition)];
+}
 
 /** Batch periods a listener may ask for (`?batch=`), ms; a period is rounded to a multiple of {@link BATCH_STEP_MS}. */
 export const BATCH_MIN_MS = 20;
@@ -212,8 +231,7 @@ export class Fanout {
   publishText(streamId: string, text: string): void {
     const s = this.streams.get(streamId);
     if (!s) return;
-    this.app.publish(listenTopic(streamId), text, false);
-    for (const topic of this.renditions?.rungTopics(streamId) ?? []) this.app.publish(topic, text, false);
+    this.app.publish(textTopic(streamId), text, false);
     for (const batch of s.batches.values()) this.hold(batch, text, false);
   }
 

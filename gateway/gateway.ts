@@ -25,6 +25,8 @@ import { HttpListeners } from "./http-listeners";
 import { adaptListener } from "./listener-renditions";
 import { RenditionFeeds } from "./rendition-feeds";
 import { registerHttpRoutes } from "./http-routes";
+import { AdminSockets } from "./admin-route";
+import { HlsSessions } from "./hls-sessions";
 import { IcecastDoor } from "./icecast-door";
 import { Sources } from "./sources";
 import { SrtDoor } from "./srt-door";
@@ -97,6 +99,10 @@ export class Gateway {
   readonly srt: SrtDoor;
   /** Operators' relays from and to remote SRT and RIST endpoints. */
   readonly remoteRelays: RemoteRelays;
+  /** HLS and DASH players as listen sessions (analytics). */
+  readonly hlsSessions: HlsSessions;
+  /** Admin sockets (/ws/admin): analytics.update pushed to operators. */
+  readonly admins: AdminSockets;
 
   readonly config: Config;
   readonly bus: MediaBus;
@@ -122,6 +128,8 @@ export class Gateway {
     this.icecast = new IcecastDoor(this);
     this.srt = new SrtDoor(this);
     this.remoteRelays = new RemoteRelays(this);
+    this.admins = new AdminSockets(this);
+    this.hlsSessions = new HlsSessions(this);
     this.hls = new HlsPackagers(this);
     registerPublishRoute(this);
     registerListenRoute(this);
@@ -224,6 +232,7 @@ export class Gateway {
     this.remoteRelays.closeAll();
     this.httpListeners.closeAll();
     this.hls.close();
+    this.hlsSessions.close();
     this.fanout.close();
     this.renditions.close();
   }
@@ -259,8 +268,8 @@ export class Gateway {
     });
   }
 
-  /** Sends `code`'s error message to a listener and closes it with the catalogue's close code (once). */
-  closeListener(ws: WebSocket<ListenerData>, code: ErrorCode, message?: string): void {
+  /** Sends `code`'s error message to a listener (or an admin socket) and closes it with the catalogue's close code (once). */
+  closeListener(ws: WebSocket<{ closed: boolean }>, code: ErrorCode, message?: string): void {
     const data = ws.getUserData();
     if (data.closed) return;
     data.closed = true;

@@ -33,6 +33,8 @@ import { remoteIp, type HttpRequest, type HttpResponse } from "./uws";
 const FIRST_SEGMENT_WAIT_MS = 5000;
 /** Blocking reload and preload-hint requests wait at most this long: 3 target durations of 1 s (ms). */
 const BLOCK_MS = 3000;
+/** How far behind the live edge a DASH player starts, segments (suggestedPresentationDelay), at most. */
+const PRESENTATION_DELAY_SEGMENTS = 3;
 
 /** An answer: status, content type, body, extra headers. */
 interface Answer {
@@ -64,6 +66,7 @@ interface HlsRequest {
   query: URLSearchParams;
   token: string | undefined;
   ip: string;
+  userAgent: string;
   head: boolean;
 }
 
@@ -71,7 +74,7 @@ export function registerHlsRoutes(gw: Gateway): void {
   const handle = (kind: "hls" | "dash", withRendition: boolean) => (res: HttpResponse, req: HttpRequest, head: boolean) => {
     const query = new URLSearchParams(req.getQuery() ?? "");
     const r: HlsRequest = {
-      kind, head, query, ip: remoteIp(res),
+      kind, head, query, ip: remoteIp(res), userAgent: req.getHeader("user-agent").slice(0, 256),
       streamId: req.getParameter(0) ?? "",
       rendition: withRendition ? (req.getParameter(1) ?? "") : null,
       file: req.getParameter(withRendition ? 2 : 1) ?? "",
@@ -113,13 +116,14 @@ function send(res: HttpResponse, a: Answer, head: boolean): void {
   });
 }
 
-/** Checks the request's token and that the stream is live (known here, or asked of its owner). */
-async function admit(gw: Gateway, r: HlsRequest): Promise<void> {
+/** Checks the request's token and that the stream is live (known here, or asked of its owner); returns the token's subject, if any. */
+async function admit(gw: Gateway, r: HlsRequest): Promise<string | undefined> {
   if (!STREAM_ID_PATTERN.test(r.streamId)) throw new HttpFailure(400, "a stream id is 1-64 of A-Z a-z 0-9 _ -");
-  await gw.access.authorize({ token: r.token, ip: r.ip, action: "listen", streamId: r.streamId, via: `http.${r.kind}` });
-  if (gw.isLive(r.streamId) || gw.hls.has(r.streamId)) return;
+  const grant = await gw.access.authorize({ token: r.token, ip: r.ip, action: "listen", streamId: r.streamId, via: `http.${r.kind}` });
+  if (gw.isLive(r.streamId) || gw.hls.has(r.streamId)) return grant?.sub;
   const info = await gw.getStream(r.streamId);
   if (info.state !== "live") throw new HttpFailure(404, "no such live stream");
+  return grant?.sub;
 }
 
 /** A non-negative integer query value, undefined when absent. @throws HttpFailure 400. */
@@ -130,8 +134,16 @@ function intParam(query: URLSearchParams, name: string): number | undefined {
   return Number(v);
 }
 
+/** Answers `r`; one that succeeds counts for its player's listen session (hls-sessions.ts). */
 async function answer(gw: Gateway, r: HlsRequest): Promise<Answer> {
-  await admit(gw, r);
+  const sub = await admit(gw, r);
+  const a = await answerFile(gw, r);
+  const rendition = r.rendition === null ? null : r.rendition.replace(/^r/, "");
+  gw.hlsSessions.seen(r.kind, r.streamId, { ip: r.ip, userAgent: r.userAgent, ...(sub ? { sub } : {}) }, rendition, a.type === MP4 && a.body instanceof Uint8Array ? a.body.length : 0);
+  return a;
+}
+
+async function answerFile(gw: Gateway, r: HlsRequest): Promise<Answer> {
   const query = r.token && r.query.get("token") ? `?token=${encodeURIComponent(r.token)}` : "";
   if (r.rendition === null) {
     if (r.kind === "hls" && r.file === "index.m3u8") return multivariant(gw, r.streamId, query);
@@ -175,7 +187,13 @@ function multivariant(gw: Gateway, streamId: string, query: string): Answer {
   return { status: 200, type: PLAYLIST, body, headers: { "cache-control": "no-cache" } };
 }
 
-/** The MPD: every rendition, timed from rendition 0's window (made here on the first request). */
+/**
+ * The MPD: every rendition, timed from rendition 0's window (made here on the first request). A
+ * player starts suggestedPresentationDelay behind the live edge: 3 segments, or as many whole
+ * segments as this gateway's window holds, so that the segment it asks first is here (a window
+ * made by this request holds one: ffmpeg's DASH reader asked for a segment 3 s back, got 404 and
+ * asked again some 3000 times a second).
+ */
 async function manifest(gw: Gateway, streamId: string, query: string): Promise<Answer> {
   const p = gw.hls.rendition(streamId, 0)!;
   await firstSegment(p);
@@ -189,7 +207,7 @@ async function manifest(gw: Gateway, streamId: string, query: string): Promise<A
     availabilityStartMs: p.programDateOf(edge) - edge / 48,
     publishMs: Date.now(),
     segmentSamples,
-    presentationDelayS: (3 * segmentSamples) / 48_000,
+    presentationDelayS: (Math.min(PRESENTATION_DELAY_SEGMENTS, complete.length - 1) * segmentSamples) / 48_000,
     windowS: complete.reduce((n, s) => n + s.duration, 0) / 48_000,
     endS: w.ended ? edge / 48_000 : null,
     utcTimingUrl: "/time",
@@ -222,6 +240,8 @@ async function renditionFile(p: RenditionPackager, r: HlsRequest, query: string)
   if (!m) throw new HttpFailure(404, "files of a rendition: media.m3u8, init.mp4, s<msn>.m4s, p<msn>.<part>.m4s");
   const msn = Number(m[1] ?? m[2]);
   const part = m[3] === undefined ? null : Number(m[3]);
+  // a window made by this request (a rung a DASH player just turned to) numbers its segments from its first part
+  if (w.segments.length === 0 && !w.ended) await w.waitForSegment(FIRST_SEGMENT_WAIT_MS);
   // due soon (the preload hint, or a segment being written): wait for it
   const next = w.next();
   if (!w.has(msn, part) && !w.ended && msn <= next.msn + 1 && msn >= next.msn) await w.waitFor(msn, part, BLOCK_MS);

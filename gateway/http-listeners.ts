@@ -181,7 +181,8 @@ export class HttpListeners {
     gw.listenerCount++;
     const s = this.streams.get(key) ?? this.open(key, req.streamId, format, transcode);
     const session: SessionInfo = {
-      sessionId: randomUUID(), streamId: req.streamId, kind: req.kind ?? "http", nodeID: gw.broker.nodeID, connectedAt: Date.now(), connectedMs: 0, bytes: 0, ...(req.sub ? { sub: req.sub } : {}),
+      sessionId: randomUUID(), streamId: req.streamId, kind: req.kind ?? "http", nodeID: gw.broker.nodeID, connectedAt: Date.now(), connectedMs: 0, bytes: 0,
+      renditions: [req.kind === "srt" || req.kind === "relay" || format === "mpegts" ? "mpegts" : `${format}${transcode ? ":transcoded" : ""}`], ...(req.sub ? { sub: req.sub } : {}),
     };
     const listener: HttpListener = { sink, icy: req.icy ? new IcyInterleaver() : null, dropped: false, session };
     s.listeners.add(listener);

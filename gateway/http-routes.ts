@@ -18,47 +18,65 @@ import { ACTION_PARAMS, call } from "../actors/contract";
 import { STREAM_ID_PATTERN } from "../media/wire/control";
 import { bearerToken } from "./auth";
 import type { Gateway } from "./gateway";
+import { registerRecordingRoutes } from "./recording-routes";
 import { remoteIp, type HttpRequest, type HttpResponse, type TemplatedApp } from "./uws";
 
+/** A whole HTTP answer, ready to write. */
+export interface HttpAnswer {
+  status: number;
+  body: string | Uint8Array;
+  type: string;
+  headers?: Record<string, string>;
+}
+
 /**
- * Runs `produce` and answers with its JSON, or with the catalogue status of its error. For a HEAD
- * request the same status and headers go out with no body (RFC 9110 §9.3.2).
+ * The answer to an error: the catalogue's status and `{"error": code, "message"}`, with
+ * WWW-Authenticate on a 401 (RFC 6750 §3) and Retry-After on RATE_LIMITED (RFC 6585 §4).
  */
-function respond(res: HttpResponse, produce: () => Promise<{ status?: number; body: unknown; type?: string }>, head = false): void {
+export function errorAnswer(err: unknown): HttpAnswer {
+  const code = errorCodeOf(err);
+  const message = err instanceof Error ? err.message : ERROR_CATALOGUE[code].text;
+  const headers: Record<string, string> = {};
+  if (ERROR_CATALOGUE[code].status === 401) headers["www-authenticate"] = `Bearer realm="veza-stream", error="invalid_token"`;
+  if (code === "RATE_LIMITED") headers["retry-after"] = String(retryAfterOf(err));
+  return { status: ERROR_CATALOGUE[code].status, body: JSON.stringify({ error: code, message }), type: "application/json", headers };
+}
+
+/** Writes `a` (corked, `cache-control: no-store`); for a HEAD request its headers and no body (RFC 9110 §9.3.2). */
+export function writeAnswer(res: HttpResponse, a: HttpAnswer, head: boolean): void {
+  res.cork(() => {
+    res.writeStatus(String(a.status)).writeHeader("content-type", a.type).writeHeader("cache-control", "no-store");
+    for (const [k, v] of Object.entries(a.headers ?? {})) res.writeHeader(k, v);
+    // endWithoutBody(length) leaves uWS expecting the body: the next request on the connection
+    // is dropped; the header written by hand and endWithoutBody() keep keep-alive working
+    if (head) res.writeHeader("content-length", String(Buffer.byteLength(a.body))).endWithoutBody();
+    else res.end(a.body);
+  });
+}
+
+/**
+ * Runs `produce` and answers with its JSON (its text when it names a `type`, its bytes when they are
+ * a Uint8Array), or with {@link errorAnswer} of its error.
+ */
+export function respond(res: HttpResponse, produce: () => Promise<{ status?: number; body: unknown; type?: string }>, head = false): void {
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
   });
   produce()
     .then(
-      (r) => ({ status: r.status ?? 200, body: r.type ? String(r.body) : JSON.stringify(r.body), type: r.type ?? "application/json" }),
-      (err: unknown) => {
-        const code = errorCodeOf(err);
-        const message = err instanceof Error ? err.message : ERROR_CATALOGUE[code].text;
-        const headers: Record<string, string> = {};
-        // RFC 6750 §3: a 401 names the scheme; RFC 6585 §4: a 429 may say when to come back
-        if (ERROR_CATALOGUE[code].status === 401) headers["www-authenticate"] = `Bearer realm="veza-stream", error="invalid_token"`;
-        if (code === "RATE_LIMITED") headers["retry-after"] = String(retryAfterOf(err));
-        return { status: ERROR_CATALOGUE[code].status, body: JSON.stringify({ error: code, message }), type: "application/json", headers };
-      },
+      (r): HttpAnswer => ({ status: r.status ?? 200, body: r.body instanceof Uint8Array ? r.body : r.type ? String(r.body) : JSON.stringify(r.body), type: r.type ?? "application/json" }),
+      errorAnswer,
     )
-    .then(({ status, body, type, headers }: { status: number; body: string; type: string; headers?: Record<string, string> }) => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(String(status)).writeHeader("content-type", type).writeHeader("cache-control", "no-store");
-        for (const [k, v] of Object.entries(headers ?? {})) res.writeHeader(k, v);
-        // endWithoutBody(length) leaves uWS expecting the body: the next request on the connection
-        // is dropped; the header written by hand and endWithoutBody() keep keep-alive working
-        if (head) res.writeHeader("content-length", String(Buffer.byteLength(body))).endWithoutBody();
-        else res.end(body);
-      });
+    .then((a) => {
+      if (!aborted) writeAnswer(res, a, head);
     });
 }
 
 type Route = (res: HttpResponse, req: HttpRequest, head: boolean) => void;
 
 /** Registers `route` for GET and HEAD of `pattern`. */
-function getAndHead(app: TemplatedApp, pattern: string, route: Route): void {
+export function getAndHead(app: TemplatedApp, pattern: string, route: Route): void {
   app.get(pattern, (res, req) => route(res, req, false));
   app.head(pattern, (res, req) => route(res, req, true));
 }
@@ -170,6 +188,7 @@ export function registerHttpRoutes(gw: Gateway): void {
       return { body: await gw.metrics.registry.metrics(), type: gw.metrics.registry.contentType };
     }, head);
   });
+  registerRecordingRoutes(gw);
   // a request to a WebSocket endpoint that uWS did not upgrade (no Sec-WebSocket-Key, or no Upgrade header)
   app.any("/ws/*", (res) => gw.rejectUpgrade(res, "UPGRADE_REQUIRED"));
   app.any("/*", (res, req) => {
@@ -182,14 +201,14 @@ export function registerHttpRoutes(gw: Gateway): void {
 }
 
 /** What an API handler needs from the request, copied out before any await. */
-interface ApiRequest {
+export interface ApiRequest {
   ip: string;
   token: string | undefined;
   /** The first route parameter ("" when none). */
   param: string;
 }
 
-function apiRequest(res: HttpResponse, req: HttpRequest): ApiRequest {
+export function apiRequest(res: HttpResponse, req: HttpRequest): ApiRequest {
   return { ip: remoteIp(res), token: bearerToken(req.getHeader("authorization")), param: req.getParameter(0) ?? "" };
 }
 
@@ -198,7 +217,7 @@ function apiRequest(res: HttpResponse, req: HttpRequest): ApiRequest {
  * LISTEN_AUTH=token, admin always). Returns the grant, or null when none was needed.
  * @throws VezaError RATE_LIMITED, UNAUTHORIZED, TOKEN_EXPIRED, FORBIDDEN, AUTH_UNAVAILABLE.
  */
-async function apiAccess(gw: Gateway, a: ApiRequest, action: "listen" | "admin", streamId?: string): Promise<VerifiedToken | null> {
+export async function apiAccess(gw: Gateway, a: ApiRequest, action: "listen" | "admin", streamId?: string): Promise<VerifiedToken | null> {
   const limit = await gw.access.limits.httpRequest(a.ip);
   if (!limit.ok) throw limitError(limit);
   // the list (no stream id) needs a token with some listen scope: it is filtered by the scopes
@@ -228,7 +247,7 @@ const Revocation = z.object({ jti: z.string().min(1).max(128), exp: z.number().i
  * after which the buffer is reused: each chunk is copied).
  * @throws VezaError MESSAGE_TOO_BIG past `max`; BAD_REQUEST when it is not JSON.
  */
-function readJson(res: HttpResponse, max: number): Promise<unknown> {
+export function readJson(res: HttpResponse, max: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

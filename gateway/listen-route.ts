@@ -20,10 +20,9 @@ import { ERROR_CATALOGUE, errorCodeOf, type ErrorCode, type VezaError } from "..
 import { AuthRefreshMessage } from "../media/wire/control";
 import { admitUpgrade, TokenExpiry } from "./auth";
 import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
-import { listenTopic, parseBatchMs } from "./fanout";
+import { listenerTopics, parseBatchMs } from "./fanout";
 import { abrState, type AbrState, type ReportState } from "./abr";
 import { moveListener, onListenerReport, wsRenditions } from "./listener-renditions";
-import { renditionTopic } from "./rendition-feeds";
 
 export interface ListenerData {
   kind: "listener";
@@ -222,6 +221,7 @@ export function registerListenRoute(gw: Gateway): void {
       gw.fanout.join(data.streamId, data.batchMs);
       const session = new ListenerSession(carried?.sessionId ?? randomUUID(), data.streamId, carried?.connectedAt ?? Date.now(), gw.fanout.framesPublished(data.streamId, data.batchMs), carried ?? undefined);
       data.session = session;
+      session.renditions.add(data.rendition);
       gw.sessions.set(session.sessionId, ws);
       emitSessionEvent(gw.broker, "session.start", session.info(gw.broker.nodeID, gw.fanout.framesPublished(data.streamId, data.batchMs), data.grant?.sub));
       const hello: HelloMessage = {
@@ -249,7 +249,7 @@ export function registerListenRoute(gw: Gateway): void {
         }
       });
       gw.renditions.join(data.streamId, data.rendition);
-      ws.subscribe(data.batchMs > 0 ? listenTopic(data.streamId, data.batchMs) : renditionTopic(data.streamId, data.rendition));
+      for (const topic of listenerTopics(data.streamId, data.batchMs, data.rendition)) ws.subscribe(topic);
       gw.listenerCount++;
       gw.reportListeners(data.streamId);
     },

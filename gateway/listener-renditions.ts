@@ -44,6 +44,7 @@ export function moveListener(gw: Gateway, ws: WebSocket<ListenerData>, to: numbe
   gw.log.debug({ sessionId: d.session?.sessionId, streamId: d.streamId, from, to, reason }, "listener moves to another rendition");
   d.moving = { from, to };
   d.rendition = to;
+  d.session?.renditions.add(to);
   ws.cork(() => ws.send(JSON.stringify({ type: "rendition.changed", rendition: to, reason }), false));
   gw.renditions.switch(ws as WebSocket<unknown>, d.streamId, from, to, () => (d.moving = null));
   gw.reportListeners(d.streamId);

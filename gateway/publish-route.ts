@@ -119,6 +119,7 @@ export function registerPublishRoute(gw: Gateway): void {
         metadata: msg.metadata,
         playoutDelayMs: msg.playoutDelayMs,
         ladder: msg.ladder,
+        record: msg.record,
         broadcaster: { sessionId: data.sessionId, nodeID: gw.broker.nodeID, sub },
       };
       const info = await traced(gw, "ws.publish stream.start", tags, (opts) => gw.callOwner(data.streamId, "stream.start", { ...start, resume: msg.resume }, opts));

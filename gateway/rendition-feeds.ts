@@ -13,10 +13,13 @@
  * - `b` holds E but is behind it (a rung made from rendition 0 lags it by its encoder, tens of
  *   ms): the listener waits, subscribed to nothing, until `b`'s frame starting at E is about to be
  *   published, and subscribes just before it: a short wait, no gap;
- * - `b` is not flowing yet, or its oldest kept frame starts after E (a rung starting now, on the
- *   owner's demand): the listener stays on `a` until `b` holds the media time `a` has reached, and
- *   is then moved as above. A rung that does not get there within {@link SWITCH_TIMEOUT_MS} is
- *   given up (the caller switches back; the listener never left `a`).
+ * - `b` is not flowing yet, or its oldest kept frame starts after E (a rung
+ *   starting now, on the owner's demand): the listener stays on `a` until `b` holds the media time
+ *   `a` has reached, and is then moved as above. A rung that does not get there within
+ *   {@link SWITCH_TIMEOUT_MS} is given up (the caller switches back).
+ * - `b` jumps past the media time the listener waits for (its encoder restarted: a new run begins
+ *   where rendition 0 is, the frames the old one had not put out yet are lost): the hole is filled
+ *   from `a`'s last second, which the listener has not left until it is on `b`.
  * Rendition 0 keeps its last second while any rung of the stream has listeners here, so a move up
  * to it is immediate.
  * Frames are matched by media time only: every Opus rendition is on rendition 0's 20 ms grid.
@@ -42,11 +45,10 @@ function timesOf(frame: Uint8Array): { start: number; end: number } | null {
 }
 
 interface Pending {
-  /**
-   * The rendition the listener is still on, until this one holds the media time it has reached
-   * (null once it has left it).
-   */
-  source: number | null;
+  /** The rendition it moves from: joined (its frames kept) until the listener is on this one. */
+  source: number;
+  /** Whether the listener is still on `source`'s topic, until this one holds the media time it has reached. */
+  onSource: boolean;
   /** Media time the listener needs next, samples at 48 kHz (once it has left its source). */
   from: number;
   since: number;
@@ -58,6 +60,7 @@ interface Feed {
   /** WebSocket listeners on it (or moving to it). */
   listeners: number;
   relay: StreamRelay | null;
+  /** Up to the last second of frames, unbroken in media time (emptied when one does not follow the one before). */
   ring: Array<{ frame: Uint8Array; start: number }>;
   /** Media time after the newest frame, samples; null before the first. */
   lastEnd: number | null;
@@ -97,21 +100,30 @@ export class RenditionFeeds {
   private keep(f: Feed, frame: Uint8Array, streamId: string, r: number): void {
     const t = timesOf(frame);
     if (!t) return;
+    // a hole or a new run (its encoder restarted): what it holds starts again here
+    if (t.start !== f.lastEnd) f.ring.length = 0;
+    const holds = f.ring[0]?.start ?? t.start;
     for (const [ws, p] of f.pending) {
-      if (p.source !== null) {
+      if (p.onSource) {
         // still on its source: move once this rendition holds the media time the source has reached
         const reached = this.feed(streamId, p.source, false)?.lastEnd ?? 0;
-        if ((f.ring[0]?.start ?? t.start) > reached) continue;
-        this.quit(ws, streamId, p.source);
-        p.source = null;
+        if (holds > reached) continue;
+        ws.unsubscribe(renditionTopic(streamId, p.source));
+        p.onSource = false;
         p.from = reached;
         // this rendition is ahead: what it kept from there on, then this frame through the topic
-        if (t.start >= reached) this.resend(ws, f, reached);
+        if (t.start >= reached) {
+          this.resend(ws, f, reached);
+          p.from = t.start;
+        }
       }
       // waiting for this rendition to reach the listener's media time: join just before it does
       if (t.start < p.from && p.from - t.start < 10 * 48_000) continue;
+      // it jumped past it: the rendition the listener came from fills the hole
+      if (t.start > p.from) this.resend(ws, this.feed(streamId, p.source, false), p.from, t.start);
       f.pending.delete(ws);
       ws.subscribe(renditionTopic(streamId, r));
+      this.leave(streamId, p.source);
       p.onDone();
     }
     f.ring.push({ frame, start: t.start });
@@ -142,7 +154,7 @@ export class RenditionFeeds {
     if (!byId || !f) return;
     const p = ws ? f.pending.get(ws) : undefined;
     if (ws) f.pending.delete(ws);
-    if (p && p.source !== null) this.leave(streamId, p.source);
+    if (p) this.leave(streamId, p.source);
     if (--f.listeners > 0) return;
     if (r === 0 && byId.size > 1) return;
     f.relay?.close();
@@ -157,11 +169,6 @@ export class RenditionFeeds {
     const out: Record<string, number> = {};
     for (const [r, f] of this.feeds.get(streamId) ?? []) if (r > 0 && f.listeners > 0) out[String(r)] = f.listeners;
     return out;
-  }
-
-  /** The topics of `streamId`'s ladder rungs with listeners here (its text messages go to them too). */
-  rungTopics(streamId: string): string[] {
-    return [...(this.feeds.get(streamId)?.keys() ?? [])].filter((r) => r > 0).map((r) => renditionTopic(streamId, r));
   }
 
   /** Media time after the newest frame of rendition `r` of `streamId` here (samples at 48 kHz); null before one. */
@@ -183,43 +190,41 @@ export class RenditionFeeds {
     const source = this.feed(streamId, from, false);
     const waiting = source?.pending.get(ws);
     if (source && waiting && waiting.source === to) {
-      // back to the rendition it never left
+      // back to the rendition it came from (still joined); from where it is on, if it left its topic
       source.pending.delete(ws);
+      if (!waiting.onSource) {
+        this.resend(ws, this.feed(streamId, to, false), waiting.from);
+        ws.subscribe(renditionTopic(streamId, to));
+      }
       this.leave(streamId, from);
       onDone();
       return "switched";
     }
     const at = source?.lastEnd ?? 0;
-    source?.pending.delete(ws);
     this.join(streamId, to);
     const target = this.feed(streamId, to, false)!;
-    const oldest = target.ring[0]?.start;
-    if (target.lastEnd === null || oldest === undefined || oldest > at) {
+    if (target.lastEnd === null || (target.ring[0]?.start ?? Infinity) > at) {
       // the target does not hold the listener's media time yet: it stays where it is meanwhile
-      target.pending.set(ws, { source: from, from: at, since: Date.now(), onDone });
+      target.pending.set(ws, { source: from, onSource: true, from: at, since: Date.now(), onDone });
       return "pending";
     }
-    this.quit(ws, streamId, from);
+    ws.unsubscribe(renditionTopic(streamId, from));
     if (target.lastEnd >= at) {
       this.resend(ws, target, at);
       ws.subscribe(renditionTopic(streamId, to));
+      this.leave(streamId, from);
       onDone();
       return "switched";
     }
-    target.pending.set(ws, { source: null, from: at, since: Date.now(), onDone });
+    target.pending.set(ws, { source: from, onSource: false, from: at, since: Date.now(), onDone });
     return "pending";
   }
 
-  /** `ws` stops hearing rendition `r` of `streamId`. */
-  private quit(ws: WebSocket<unknown>, streamId: string, r: number): void {
-    ws.unsubscribe(renditionTopic(streamId, r));
-    this.leave(streamId, r);
-  }
-
-  /** Sends `ws` the frames `f` kept that start at or after media time `at`. */
-  private resend(ws: WebSocket<unknown>, f: Feed, at: number): void {
+  /** Sends `ws` the frames `f` kept that start in [`from`, `to`) (media time, samples). */
+  private resend(ws: WebSocket<unknown>, f: Feed | undefined, from: number, to = Infinity): void {
+    if (!f) return;
     ws.cork(() => {
-      for (const k of f.ring) if (k.start >= at) ws.send(k.frame, true);
+      for (const k of f.ring) if (k.start >= from && k.start < to) ws.send(k.frame, true);
     });
   }
 

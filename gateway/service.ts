@@ -25,6 +25,9 @@ export function gatewayService(node: NodeContext, onListening: (port: number, ga
       },
     },
     events: {
+      "analytics.update"(ctx: Context<EventPayloads["analytics.update"]>) {
+        gw?.admins.analyticsUpdate(ctx.params);
+      },
       "stream.start"(ctx: Context<EventPayloads["stream.start"]>) {
         gw?.onStreamEvent("start", ctx.params);
       },

@@ -26,6 +26,8 @@ export interface ListenSessionRow {
   reconnects: number;
   /** Why it ended (a close code or a catalogue code), when known. */
   end_code: string | null;
+  /** What it heard, comma-separated (SessionInfo.renditions: Opus rendition ids, or an HTTP format); null before 0002. */
+  renditions: string | null;
 }
 
 export interface AnalyticsTables {
@@ -54,6 +56,14 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.dropTable("listen_sessions").execute();
+    },
+  },
+  "0002-session-renditions": {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("listen_sessions").addColumn("renditions", "varchar(256)").execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable("listen_sessions").dropColumn("renditions").execute();
     },
   },
 };

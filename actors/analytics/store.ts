@@ -9,6 +9,9 @@ import type SQLiteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from "kysely";
 import pg from "pg";
 import { MIGRATIONS, type AnalyticsTables, type ListenSessionRow } from "./schema";
+import { slicedSummary, sqlSummary, type SessionSummary } from "./summary";
+
+export type { SessionSummary } from "./summary";
 
 /** What a gateway reports of a session: a start (ended_at null) or an end. */
 export type SessionWrite = ListenSessionRow;
@@ -20,6 +23,13 @@ export interface AnalyticsStore {
   write(rows: SessionWrite[]): Promise<void>;
   /** Sessions of `streamId` that overlap [fromMs, toMs). */
   sessions(streamId: string, fromMs: number, toMs: number): Promise<ListenSessionRow[]>;
+  /**
+   * The figures of report.ts's analyticsReport but `byHour`, for `analytics.update`: computed by
+   * PostgreSQL (summary.ts sqlSummary); with SQLite, which answers on the node's own thread, read
+   * a slice of rows at a time between which the node goes on (slicedSummary). `nowMs` ends the
+   * sessions still open. @throws the driver's error.
+   */
+  summary(streamId: string, fromMs: number, toMs: number, nowMs: number): Promise<SessionSummary>;
   close(): Promise<void>;
 }
 
@@ -52,6 +62,8 @@ pg.types.setTypeParser(20, (v: string) => Number(v));
 export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: string; onIdleError?: (err: Error) => void }): Promise<AnalyticsStore> {
   let kind: string;
   let dialect;
+  /** SQLite: a second, read-only connection for summaries, read a slice at a time (slicedSummary). */
+  let reader: SQLiteDatabase.Database | null = null;
   if (o.databaseUrl) {
     kind = "postgres";
     const pool = new pg.Pool({ connectionString: o.databaseUrl, max: 4, connectionTimeoutMillis: 5000 });
@@ -67,6 +79,7 @@ export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: str
     database.pragma("journal_mode = WAL");
     database.pragma("busy_timeout = 5000");
     dialect = new SqliteDialect({ database });
+    reader = new (sqlite())(file, { readonly: true });
   }
   const db = new Kysely<AnalyticsTables>({ dialect });
   const { error } = await new Migrator({ db, provider }).migrateToLatest();
@@ -95,7 +108,7 @@ export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: str
             .onConflict((oc) =>
               oc.column("session_id").doUpdateSet((eb) => ({
                 gateway: eb.ref("excluded.gateway"), ended_at: eb.ref("excluded.ended_at"), frames_sent: eb.ref("excluded.frames_sent"),
-                bytes: eb.ref("excluded.bytes"), reconnects: eb.ref("excluded.reconnects"), end_code: eb.ref("excluded.end_code"),
+                bytes: eb.ref("excluded.bytes"), reconnects: eb.ref("excluded.reconnects"), end_code: eb.ref("excluded.end_code"), renditions: eb.ref("excluded.renditions"),
               })),
             )
             .execute();
@@ -111,7 +124,11 @@ export async function openAnalyticsStore(o: { databaseUrl?: string; dataDir: str
         .where((eb) => eb.or([eb("ended_at", "is", null), eb("ended_at", ">", fromMs)]))
         .execute();
     },
+    async summary(streamId, fromMs, toMs, nowMs) {
+      return reader ? slicedSummary(reader, streamId, fromMs, toMs, nowMs) : sqlSummary(db, streamId, fromMs, toMs, nowMs);
+    },
     async close() {
+      reader?.close();
       await db.destroy();
     },
   };

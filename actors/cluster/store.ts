@@ -10,6 +10,7 @@
  */
 import Redis from "ioredis";
 import type { ClockMapping } from "../../media/clock/media-clock";
+import type { RecordingInfo } from "../../media/recording/manifest";
 
 /** Listener-session state carried across gateways. */
 export interface SessionRecord {
@@ -54,6 +55,10 @@ export interface ClusterStore {
   saveStreamState(streamId: string, state: StreamClockState, ttlMs: number): Promise<void>;
   /** Where `streamId` was last saved; null when never or expired. */
   loadStreamState(streamId: string): Promise<StreamClockState | null>;
+  /** Saves the recording `streamId` is being recorded into (its info), kept `ttlMs`; null ends it. */
+  saveRecording(streamId: string, info: RecordingInfo | null, ttlMs: number): Promise<void>;
+  /** The recording `streamId` is being recorded into, or null. */
+  loadRecording(streamId: string): Promise<RecordingInfo | null>;
   saveSessions(records: SessionRecord[], ttlMs: number): Promise<void>;
   loadSession(sessionId: string): Promise<SessionRecord | null>;
   deleteSession(sessionId: string): Promise<void>;
@@ -74,6 +79,7 @@ export class MemoryStore implements ClusterStore {
   private readonly ownerKey = (streamId: string) => `owner:${streamId}`;
   private readonly sessionKey = (sessionId: string) => `session:${sessionId}`;
   private readonly stateKey = (streamId: string) => `state:${streamId}`;
+  private readonly recordingKey = (streamId: string) => `recording:${streamId}`;
   private readonly values = new Map<string, { value: string; expiresAt: number }>();
   private sweptAt = Date.now();
 
@@ -127,6 +133,16 @@ export class MemoryStore implements ClusterStore {
     return v ? (JSON.parse(v) as StreamClockState) : null;
   }
 
+  async saveRecording(streamId: string, info: RecordingInfo | null, ttlMs: number): Promise<void> {
+    if (info) this.set(this.recordingKey(streamId), JSON.stringify(info), ttlMs);
+    else this.values.delete(this.recordingKey(streamId));
+  }
+
+  async loadRecording(streamId: string): Promise<RecordingInfo | null> {
+    const v = this.get(this.recordingKey(streamId));
+    return v ? (JSON.parse(v) as RecordingInfo) : null;
+  }
+
   async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {
     for (const r of records) this.set(this.sessionKey(r.sessionId), JSON.stringify(r), ttlMs);
   }
@@ -168,11 +184,13 @@ export class RedisStore implements ClusterStore {
   private readonly ownerKey: (streamId: string) => string;
   private readonly sessionKey: (sessionId: string) => string;
   private readonly stateKey: (streamId: string) => string;
+  private readonly recordingKey: (streamId: string) => string;
 
-  /** Keys are `<namespace>:owner:<streamId>`, `<namespace>:state:<streamId>` and `<namespace>:session:<sessionId>`. */
+  /** Keys are `<namespace>:owner:<streamId>`, `<namespace>:state:<streamId>`, `<namespace>:recording:<streamId>` and `<namespace>:session:<sessionId>`. */
   constructor(url: string, namespace: string) {
     this.kind = url;
     this.ownerKey = (streamId) => `${namespace}:owner:${streamId}`;
+    this.recordingKey = (streamId) => `${namespace}:recording:${streamId}`;
     this.sessionKey = (sessionId) => `${namespace}:session:${sessionId}`;
     this.stateKey = (streamId) => `${namespace}:state:${streamId}`;
     this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
@@ -201,6 +219,16 @@ export class RedisStore implements ClusterStore {
   async loadStreamState(streamId: string): Promise<StreamClockState | null> {
     const v = await this.redis.get(this.stateKey(streamId));
     return v ? (JSON.parse(v) as StreamClockState) : null;
+  }
+
+  async saveRecording(streamId: string, info: RecordingInfo | null, ttlMs: number): Promise<void> {
+    if (info) await this.redis.set(this.recordingKey(streamId), JSON.stringify(info), "PX", ttlMs);
+    else await this.redis.del(this.recordingKey(streamId));
+  }
+
+  async loadRecording(streamId: string): Promise<RecordingInfo | null> {
+    const v = await this.redis.get(this.recordingKey(streamId));
+    return v ? (JSON.parse(v) as RecordingInfo) : null;
   }
 
   async saveSessions(records: SessionRecord[], ttlMs: number): Promise<void> {

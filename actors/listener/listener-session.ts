@@ -15,6 +15,8 @@ export class ListenerSession {
   private readonly framesBefore: number;
   /** Times this session reconnected (resumed) after losing its socket. */
   readonly reconnects: number;
+  /** Opus rendition ids sent to it, in the order first used (analytics). */
+  readonly renditions = new Set<number>();
   /** Set when the session ended: frames published to the topic at that moment. */
   private framesAtLeave: number | null = null;
 
@@ -55,7 +57,7 @@ export class ListenerSession {
 
   /** The listener-session actor's view (actors/listener/service.ts) of this WebSocket session on gateway `nodeID`. */
   info(nodeID: string, framesPublished: number, sub?: string): SessionInfo {
-    return { ...this.stats(framesPublished), kind: "websocket", nodeID, connectedAt: this.connectedAt, ...(sub ? { sub } : {}) };
+    return { ...this.stats(framesPublished), kind: "websocket", nodeID, connectedAt: this.connectedAt, renditions: [...this.renditions].map(String), ...(sub ? { sub } : {}) };
   }
 
   /** JSON view for the API and the admin REPL. */

@@ -20,6 +20,7 @@ import { EncoderDemand } from "./encoder-demand";
 import { LadderDemand } from "./ladder-demand";
 import { ladderOf, type Rendition } from "../../media/ladder";
 import { LiveStream } from "./live-stream";
+import { Recordings } from "../recording/recordings";
 
 /** A stream with no broadcaster and no listeners is forgotten after this long (ms). */
 const IDLE_FORGET_MS = 60_000;
@@ -57,6 +58,7 @@ export function streamService(node: NodeContext): ServiceSchema {
   let leaseTimer: NodeJS.Timeout | null = null;
   let tickTimer: NodeJS.Timeout | null = null;
   let broker: Context["broker"] | null = null;
+  const recordings = new Recordings(node, node.objects);
   const encoderCall = async (action: "encoder.pause" | "encoder.resume", streamId: string) => {
     if (!broker) return { paused: false, changed: false };
     return call(broker, action, { streamId }, { nodeID: broker.nodeID });
@@ -97,6 +99,10 @@ export function streamService(node: NodeContext): ServiceSchema {
         stream.renditions = renditions;
         closeInput(p.streamId);
         demand.reset(p.streamId);
+        // before the first frame: a recording gets all of it
+        await recordings.onLive(stream, { record: p.record, began: created ? (former ? "failover" : "start") : "resume" }).catch((err: unknown) => {
+          node.log.error({ err, streamId: p.streamId }, "recording could not start; the stream goes live unrecorded");
+        });
         try {
           if (p.format === "opus") {
             inputs.set(p.streamId, node.bus.subscribe(subjects.ingest(p.streamId), (m) => onFrame(this.broker, stream, m)));
@@ -148,6 +154,16 @@ export function streamService(node: NodeContext): ServiceSchema {
         const info = stream.info();
         emitEvent(this.broker, "stream.metadata", info);
         return info;
+      },
+
+      async record(ctx: Context) {
+        const p = parseParams("stream.record", ctx.params);
+        const admin = await requireAdmin(node, ctx, p.streamId);
+        const stream = streams.get(p.streamId);
+        if (!stream || stream.lifecycle.state !== "live") throw new VezaError("STREAM_NOT_FOUND", `stream ${p.streamId} is not live on this node`);
+        const recording = await recordings.set(stream, p.on);
+        node.access.auditEvent(p.on ? "recording.start" : "recording.stop", { streamId: p.streamId, sub: admin.sub, recording: recording?.id, from: ctx.nodeID });
+        return { streamId: p.streamId, recording };
       },
 
       get(ctx: Context) {
@@ -214,8 +230,9 @@ export function streamService(node: NodeContext): ServiceSchema {
       },
     },
 
-    started() {
+    async started() {
       broker = this.broker;
+      await recordings.start();
       gcTimer = setInterval(() => {
         const now = Date.now();
         for (const [id, s] of streams) {
@@ -248,6 +265,7 @@ export function streamService(node: NodeContext): ServiceSchema {
       if (tickTimer) clearInterval(tickTimer);
       for (const t of statusTimers.values()) clearTimeout(t);
       for (const id of [...inputs.keys()]) closeInput(id);
+      await recordings.stop();
     },
   };
 
@@ -312,6 +330,7 @@ export function streamService(node: NodeContext): ServiceSchema {
     }
     stream.stamp(message, 0, duration, arrivalUs);
     node.metrics.framesIn.inc();
+    recordings.frame(stream.streamId, message);
     // after a clock reset the tick goes out before the frame it applies to
     const tick = stream.syncTick(false);
     if (tick) emitEvent(broker, "stream.clock", { streamId: stream.streamId, tick });
@@ -342,6 +361,7 @@ export function streamService(node: NodeContext): ServiceSchema {
     }
     if (!stream.stop(sessionId, reason)) return;
     closeInput(stream.streamId);
+    await recordings.offAir(stream.streamId, reason === "stop" && !replacedBy);
     fenced.delete(stream.streamId);
     demand.reset(stream.streamId);
     ladder.update(stream);

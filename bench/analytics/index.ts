@@ -25,7 +25,7 @@ function sessions(start: number): { starts: ListenSessionRow[]; ends: ListenSess
   const starts: ListenSessionRow[] = [];
   const ends: ListenSessionRow[] = [];
   for (let i = 0; i < N; i++) {
-    const s: ListenSessionRow = { session_id: `bench-${start}-${i}`, stream_id: "bench", gateway: "gw-1", kind: i % 4 === 0 ? "http" : "websocket", sub: `user-${i % 1000}`, connected_at: start + i * 10, ended_at: null, frames_sent: 0, bytes: 0, reconnects: 0, end_code: null };
+    const s: ListenSessionRow = { session_id: `bench-${start}-${i}`, stream_id: "bench", gateway: "gw-1", kind: i % 4 === 0 ? "http" : "websocket", sub: `user-${i % 1000}`, connected_at: start + i * 10, ended_at: null, frames_sent: 0, bytes: 0, reconnects: 0, end_code: null, renditions: i % 4 === 0 ? "mp3" : "0" };
     starts.push(s);
     ends.push({ ...s, ended_at: s.connected_at + 60_000 + (i % 600) * 1000, frames_sent: 3000, end_code: "1000" });
   }

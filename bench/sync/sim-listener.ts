@@ -18,6 +18,12 @@ const BLOCK = 128;
 const DEVICE_RATE = 48_000;
 /** SYNC_PERFECT=1 gives the follower the true clock, to separate its error from clock sync's. */
 const PERFECT_CLOCK = Boolean(process.env.SYNC_PERFECT);
+/**
+ * SYNC_TRUE_DRIFT=1 hands the clock sync its clock's true drift (ClockSyncOptions.knownDriftPpm),
+ * so that it estimates the offset alone: the drift's share of the error (docs/benchmarks.md,
+ * "Convergence after join").
+ */
+const TRUE_DRIFT = Boolean(process.env.SYNC_TRUE_DRIFT);
 
 export interface SimListenerOptions {
   url: string;
@@ -91,7 +97,9 @@ export class SimListener {
   readonly realDelayUs: RealDelays = { up: [], down: [] };
 
   constructor(private readonly o: SimListenerOptions) {
-    this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true });
+    // θ = cluster − local falls by (1 − 1/(1 + drift)) per µs of client time
+    const knownDriftPpm = TRUE_DRIFT ? (1 / (1 + o.clock.driftPpm / 1e6) - 1) * 1e6 : undefined;
+    this.sync = new ClockSync({ compensateDrift: o.compensateDrift ?? true, knownDriftPpm });
     this.up = new JitterLink(o.upJitterMs, o.random);
     this.down = new JitterLink(o.downJitterMs, o.random);
   }

@@ -39,6 +39,8 @@ export interface BroadcastOptions {
   /** Start this many seconds into the input. */
   startSeconds?: number;
   title?: string;
+  /** Ask the node to record the broadcast (stream.start `record`). */
+  record?: boolean;
   bitrate?: number;
   ffmpegPath: string;
   log: Logger;
@@ -190,7 +192,7 @@ export class Broadcast extends EventEmitter {
     started.catch(() => undefined);
     try {
       await opened;
-      ws.send(JSON.stringify({ type: "stream.start", format: this.o.send, title: this.o.title ?? this.o.streamId, ...(this.sessionId ? { resume: this.sessionId } : {}) }));
+      ws.send(JSON.stringify({ type: "stream.start", format: this.o.send, title: this.o.title ?? this.o.streamId, ...(this.o.record ? { record: true } : {}), ...(this.sessionId ? { resume: this.sessionId } : {}) }));
       await started;
     } catch (err) {
       ws.terminate();

@@ -2,7 +2,7 @@
  * `veza-stream repl --token <admin token>`: a node with no roles that joins the cluster (NATS_URL)
  * and opens the Moleculer REPL (moleculer-repl) with operator commands: `streams`, `listeners
  * <streamId>`, `kick <sessionId>`, `stream stop <streamId>`, `revoke <jti> <exp>`, `roles`,
- * `stats`, `relay pull|push <streamId> <uri> [node]`, `relay stop <id>`, `relays`, `analytics <streamId> [hours]`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
+ * `stats`, `relay pull|push <streamId> <uri> [node]`, `relay stop <id>`, `relays`, `analytics <streamId> [hours]`, `record <streamId> on|off`. Moleculer's own commands (`nodes`, `call`, `services`, `actions`, …) are there too.
  *
  * Access: every call the console makes carries its token in `meta.token` (a broker middleware);
  * each operator command first asks the cluster (`auth.whoami`) whether the token is an admin
@@ -106,6 +106,17 @@ function operatorCommands(): Command[] {
         if (!owner) return print(`stream ${args.streamId} is not live`);
         const info = await call(broker, "stream.end", { streamId: args.streamId }, { nodeID: owner });
         print(`stream ${info.streamId} is ${info.state}`);
+      },
+    },
+    {
+      command: "record <streamId> <onOff>",
+      description: "record <streamId> on|off: start recording a live stream, or stop it (its recording ends; README, Recording)",
+      async action(broker: ServiceBroker, args: { streamId: string; onOff: string }) {
+        if (args.onOff !== "on" && args.onOff !== "off") return print(`try "record <streamId> on" or "record <streamId> off"`);
+        const owner = (await listAllStreams(broker)).streams.find((s) => s.streamId === args.streamId && s.state === "live")?.owner;
+        if (!owner) return print(`stream ${args.streamId} is not live`);
+        const r = await call(broker, "stream.record", { streamId: String(args.streamId), on: args.onOff === "on" }, { nodeID: owner });
+        print(r.recording ? `recording ${r.streamId} into ${r.recording.id} (GET /api/recordings?stream=${r.streamId})` : `recording of ${r.streamId} stopped`);
       },
     },
     {

@@ -20,6 +20,7 @@ import type { DecoderKind } from "../browser/frame-decoder";
 import type { Rendition } from "../../media/ladder";
 import { assetUrl, byId, codeElement, fragmentToken, plural, requireSecureContext, setMeter, setText, streamIdFromPath } from "./dom";
 import { needsHls, playHls } from "./hls-fallback";
+import { showRecordings } from "./recordings";
 import { connectionText, delayText, offAirNotice, offAirOf, playButton, playoutText, streamStateText, syncErrorText } from "./player-view";
 
 declare global {
@@ -68,6 +69,7 @@ function main(): void {
   document.title = `${streamId} · veza-stream`;
   const params = new URLSearchParams(location.search);
   const token = params.get("token")?.trim() || fragmentToken() || undefined;
+  void showRecordings(streamId, token);
   // no AudioWorklet (a page not served over HTTPS, an old browser), or ?hls=1: HLS in an <audio>
   // (?hlsLowLatency=0: hls.js without its Low-Latency mode)
   if (needsHls(params)) return void playHls(streamId, token, el, params.get("hlsLowLatency") !== "0").catch(() => undefined);

@@ -42,6 +42,19 @@ export interface PingSchedule {
  */
 export const DEFAULT_PING_SCHEDULE: PingSchedule = { burstMs: 2, burstForMs: 2_000, settleMs: 5, settleForMs: 15_000, steadyMs: 20 };
 
+/**
+ * Pings a schedule sends in its first `ms` ms (nominal: the dither's mean factor is 1), which is
+ * what a gateway answers for one listener by then. A schedule costs a gateway no more than the
+ * default when `pingsBy(schedule, t) ≤ pingsBy(DEFAULT_PING_SCHEDULE, t)` at every t.
+ */
+export function pingsBy(schedule: PingSchedule, ms: number): number {
+  const { burstMs, burstForMs, settleMs, settleForMs, steadyMs } = schedule;
+  const burst = Math.min(ms, burstForMs);
+  const settle = Math.max(0, Math.min(ms, settleForMs) - burstForMs);
+  const steady = Math.max(0, ms - Math.max(burstForMs, settleForMs));
+  return burst / burstMs + settle / settleMs + steady / steadyMs;
+}
+
 export class ClockPinger {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private startedAtUs = 0;

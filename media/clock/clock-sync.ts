@@ -45,6 +45,14 @@ export interface ClockSyncOptions {
   floorResolutionUs?: number;
   /** Whether to estimate drift at all (tests switch it off to show what it does). Default true. */
   compensateDrift?: boolean;
+  /**
+   * The drift, ppm in {@link ClockSync.driftPpm}'s sign (dθ/d(client time) × 10⁶), when it is known
+   * beforehand: then only the offset is estimated (the band's centre at that slope). Used by
+   * bench/sync/offline.ts `--true-drift` to separate the drift's share of the error from the
+   * offset's (docs/benchmarks.md, "Convergence after join"); a client could seed it from an
+   * earlier session with the same gateway clock. Default: estimated.
+   */
+  knownDriftPpm?: number;
 }
 
 export class ClockSync {
@@ -122,9 +130,10 @@ export class ClockSync {
     const y0 = fw.ys[0]!;
     const f = lowerHull(fw.xs, fw.ys, fw.xs.length, x0, y0);
     const b = lowerHull(bw.xs, bw.ys, bw.xs.length, x0, -y0);
-    const drift = (this.opts.compensateDrift ?? true) && this.forward.span >= (this.opts.driftAfterUs ?? 1e6);
+    const known = this.opts.knownDriftPpm;
+    const drift = known === undefined && (this.opts.compensateDrift ?? true) && this.forward.span >= (this.opts.driftAfterUs ?? 1e6);
     const mean = drift ? meanBand(f, b, this.opts.floorResolutionUs ?? 30) : null;
-    const slope = mean?.slope ?? 0;
+    const slope = known !== undefined ? known / 1e6 : (mean?.slope ?? 0);
     // forward floor line: y0 + A + s·(L − x0); backward: (C − y0) − s·(L − x0)
     const forward0 = y0 + supportIntercept(f, slope);
     const backward0 = supportIntercept(b, -slope) - y0;

@@ -4,11 +4,14 @@
  * a part that is not written yet (LL-HLS blocking playlist reload and preload hints). Pure state,
  * no I/O; the only asynchrony is {@link SegmentWindow.waitFor}.
  *
- * Numbering: segment `msn` (media sequence number) holds parts 0 … partsPerSegment − 1. A segment
- * ends where media time crosses a multiple of the segment length (so a window that starts mid-way
- * has a short first segment, and gateways cut alike), when full, at a discontinuity, or at the
- * stream's end. A
- * segment's bytes are its parts' bytes, in order (a CMAF segment is a run of CMAF chunks).
+ * Numbering: a segment ends with the part that reaches or crosses a multiple of the segment length
+ * in media time (so a window that starts mid-way has a short first segment, and gateways cut
+ * alike), at a discontinuity, or at the stream's end; never on a count of parts. So segment `msn`
+ * starts at a media time in [msn, msn + 1) × the segment length, as the MPD's number template
+ * says (media/dash/mpd.ts), also when parts do not divide the segment: AAC's 1024-sample frames
+ * make 192 ms parts, and segments of 5 or 6 of them (counting parts made numbers run ahead of the
+ * media clock by one every 25 s). A segment's bytes are its parts' bytes, in order (a CMAF segment
+ * is a run of CMAF chunks).
  * URIs, relative to the media playlist: `init.mp4`, `s<msn>.m4s`, `p<msn>.<part>.m4s`.
  *
  * Defaults are MediaMTX's for audio LL-HLS (gohlslib): 200 ms parts, 1 s segments, 7 segments in
@@ -23,7 +26,7 @@ import { mediaPlaylist, type PlaylistSegment } from "./playlist";
 const MEDIA_CLOCK_HZ = 48_000;
 
 export interface SegmentWindowOptions {
-  /** Parts per segment: 5 parts of 200 ms make 1 s segments. */
+  /** Parts of partMs per segment: 5 parts of 200 ms make 1 s segments (the segment length; parts of other lengths make as many as reach it). */
   partsPerSegment: number;
   /** Part target, ms (EXT-X-PART-INF PART-TARGET). */
   partMs: number;
@@ -100,10 +103,9 @@ export class SegmentWindow {
     }
     segment.parts.push({ bytes: part.bytes, mediaTime: part.mediaTime, duration: part.duration });
     segment.duration += part.duration;
-    // a segment ends on the media clock's segment grid (the first one may be short), or when full
+    // a segment ends on the media clock's segment grid (the first one may be short)
     const segmentSamples = (this.o.partsPerSegment * this.o.partMs * MEDIA_CLOCK_HZ) / 1000;
-    const crossed = Math.floor((part.mediaTime + part.duration) / segmentSamples) > Math.floor(segment.mediaTime / segmentSamples);
-    if (crossed || segment.parts.length >= this.o.partsPerSegment) this.complete(segment);
+    if (Math.floor((part.mediaTime + part.duration) / segmentSamples) > Math.floor(segment.mediaTime / segmentSamples)) this.complete(segment);
     this.trim();
     this.wake();
   }

@@ -48,3 +48,15 @@ export function opusPacketInfo(packet: Uint8Array): OpusPacketInfo {
   if (duration > 5760) throw WireError.badField("opus packet", `${duration} samples exceeds 120 ms`);
   return { duration, frameCount, channels };
 }
+
+/** Samples at 48 kHz of {@link opusSilence}: 20 ms. */
+export const OPUS_SILENCE_SAMPLES = 960;
+
+/**
+ * A 20 ms Opus packet of silence: TOC config 31 (CELT, fullband, 20 ms), one frame (RFC 6716
+ * §3.1), and the two bytes of a frame whose silence flag is set (as libopus's DTX and Discord send
+ * it). 0xF8: mono; 0xFC: the stereo bit set. Used to fill the gaps of recordings.
+ */
+export function opusSilence(channels: 1 | 2): Uint8Array {
+  return Uint8Array.of(channels === 2 ? 0xfc : 0xf8, 0xff, 0xfe);
+}

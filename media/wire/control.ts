@@ -47,6 +47,8 @@ export const StreamStartMessage = z
     resume: z.string().max(64).optional(),
     /** This stream's ladder rungs below rendition 0, as LADDER spells them (media/ladder.ts), e.g. `opus:48k:2,aac:96k:2`, or `none`. */
     ladder: z.string().max(256).refine(isLadder, "a ladder is comma-separated <opus|aac>:<bit rate>[k][:<1|2>] rungs, or none").optional(),
+    /** Record this broadcast into the recordings' object store (README, Recording); default false. */
+    record: z.boolean().optional(),
   })
   .refine((m) => m.format !== "pcm_s16le" || (m.sampleRate !== undefined && m.channels !== undefined), {
     message: "pcm_s16le needs sampleRate and channels",

@@ -3,7 +3,8 @@
  * machine's PostgreSQL (DATABASE_URL, a database made for the run): WebSocket and HTTP listeners
  * with listen tokens of known users listen for known times; GET /api/streams/:id/analytics gives
  * their number, unique users, listening time (within 1 s of what the clients measured) and peak
- * concurrency. On PostgreSQL the node reaches the database through a TCP proxy of the test's, cut
+ * concurrency; an admin socket (/ws/admin) is pushed `analytics.update` figures while they change,
+ * and refuses a listen token. On PostgreSQL the node reaches the database through a TCP proxy of the test's, cut
  * while sessions end: the writes fail and are counted, the sessions wait, and all of them land once
  * the proxy is back.
  */
@@ -12,6 +13,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import pg from "pg";
+import WebSocket from "ws";
 import { Listener } from "../../bin/commands/listen";
 import { testToken } from "../support/auth";
 import { startBroadcast } from "../support/broadcast";
@@ -24,6 +26,7 @@ interface Report {
   peakConcurrent: number;
   listening: number;
   byHour: unknown[];
+  byRendition: Record<string, number>;
 }
 
 /** A TCP proxy to 127.0.0.1:`target` that can be cut (open connections destroyed, new ones refused) and restored. */
@@ -100,6 +103,7 @@ async function listenAndCheck(node: NodeProcess, streamId: string, during?: () =
     assert.equal(r.uniqueUsers, 3, "alice, bob, carol");
     assert.ok(Math.abs(reportedMs - measured) < 1000, `listening time ${reportedMs} ms against ${measured} ms measured`);
     assert.equal(r.peakConcurrent, 5, "all five overlapped");
+    assert.deepEqual(r.byRendition, { "0": 4, ogg: 1 }, "four WebSocket sessions on rendition 0, one HTTP Ogg");
     assert.equal(r.byHour.length >= 1, true);
     return r;
   } finally {
@@ -110,11 +114,34 @@ async function listenAndCheck(node: NodeProcess, streamId: string, during?: () =
 describe("analytics: listen sessions in SQLite and PostgreSQL", function () {
   this.timeout(90_000);
 
-  it("SQLite (default, DATA_DIR): listens, unique users, listening time within 1 s, peak concurrency; refused without an admin token", async () => {
+  it("SQLite (default, DATA_DIR): listens, unique users, listening time within 1 s, peak concurrency, pushed to an admin socket, closed when its token expires; refused without an admin token", async () => {
     const dataDir = fs.mkdtempSync(`${os.tmpdir()}/veza-analytics-`);
     const node = await startNodeProcess(["--log-format", "json"], { DATA_DIR: dataDir, LISTEN_AUTH: "token" });
     try {
+      // an admin socket sees the figures as they change; a listen token is refused one
+      const admin = new WebSocket(`${node.url}/ws/admin`, { headers: { authorization: `Bearer ${await testToken("admin", ["an-*"])}` } });
+      const updates: Array<{ type: string; streamId: string; listens: number; listening: number; peakConcurrent: number }> = [];
+      admin.on("message", (m) => updates.push(JSON.parse(String(m))));
+      await new Promise((r, j) => admin.once("open", r).once("error", j));
+      const refused = new WebSocket(`${node.url}/ws/admin?token=${await testToken("listen", ["*"])}`);
+      const refusedStatus = await new Promise<number>((r) => refused.once("unexpected-response", (_req, res) => r(res.statusCode ?? 0)).once("open", () => r(101)));
+      assert.equal(refusedStatus, 403);
+      // an admin token's expiry closes its socket (TOKEN_EXPIRED, 4401), told auth.expiring first
+      const short = new WebSocket(`${node.url}/ws/admin?token=${await testToken("admin", ["an-*"], { ttlS: 3 })}`);
+      const shortTexts: string[] = [];
+      short.on("message", (m) => shortTexts.push(String(m)));
+      const shortClosed = new Promise<number>((r) => short.once("close", (code) => r(code)));
       await listenAndCheck(node, "an-sqlite");
+      await waitFor(() => updates.some((u) => u.type === "analytics.update" && u.listens === 5 && u.listening === 0), 10_000, `analytics.update with 5 ended listens: ${JSON.stringify(updates.at(-1))}`);
+      const during = updates.filter((u) => u.type === "analytics.update" && u.listening > 0);
+      assert.ok(during.length > 0, "an update while sessions were open");
+      assert.equal(updates[0]?.type, "admin.hello");
+      admin.send("hello?");
+      await waitFor(() => updates.some((u) => u.type === "error"), 5000, "an error for a client message");
+      admin.close();
+      assert.equal(await Promise.race([shortClosed, sleep(10_000).then(() => "still open 10 s after the token's 3 s")]), 4401, shortTexts.join(" | "));
+      assert.ok(shortTexts.some((t) => JSON.parse(t).type === "auth.expiring"), shortTexts.join(" | "));
+      assert.equal(JSON.parse(shortTexts.at(-1)!).code, "TOKEN_EXPIRED");
       assert.ok(fs.existsSync(`${dataDir}/analytics.sqlite`));
       const listenOnly = await fetch(`${node.http}/api/streams/an-sqlite/analytics`, { headers: { authorization: `Bearer ${await testToken("listen", ["*"])}` } });
       assert.equal(listenOnly.status, 403);
@@ -126,7 +153,7 @@ describe("analytics: listen sessions in SQLite and PostgreSQL", function () {
     }
   });
 
-  it("PostgreSQL (DATABASE_URL): the same figures, and a database outage while sessions end loses none (failures counted, written after)", async () => {
+  it("PostgreSQL (DATABASE_URL): the same figures, and a database outage while sessions end loses none (failures counted, written after, then pushed to an admin socket)", async () => {
     const dbName = `veza_analytics_${process.pid}_${Date.now()}`;
     const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
     await admin.connect();
@@ -135,6 +162,11 @@ describe("analytics: listen sessions in SQLite and PostgreSQL", function () {
     const node = await startNodeProcess(["--log-format", "json"], { DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${dbName}`, LISTEN_AUTH: "token" });
     try {
       assert.ok(!node.output().includes(`postgres://postgres@127.0.0.1:${proxy.port}`), "the database URL is not logged");
+      // an admin socket is told the figures once the database is back
+      const dashboard = new WebSocket(`${node.url}/ws/admin`, { headers: { authorization: `Bearer ${await testToken("admin", ["an-*"])}` } });
+      const updates: Array<{ type: string; listens: number; listening: number }> = [];
+      dashboard.on("message", (m) => updates.push(JSON.parse(String(m))));
+      await new Promise((r, j) => dashboard.once("open", r).once("error", j));
       await listenAndCheck(node, "an-pg", async () => {
         proxy.cut(); // the WebSocket sessions end while the database is out
         await sleep(4000);
@@ -148,11 +180,49 @@ describe("analytics: listen sessions in SQLite and PostgreSQL", function () {
       const { rows: counted } = await rows.query("SELECT count(*)::int AS n, count(ended_at)::int AS ended FROM listen_sessions WHERE stream_id = 'an-pg'");
       await rows.end();
       assert.deepEqual(counted[0], { n: 5, ended: 5 });
+      await waitFor(() => updates.some((u) => u.type === "analytics.update" && u.listens === 5 && u.listening === 0), 10_000, `analytics.update after the outage: ${JSON.stringify(updates.at(-1))}`);
+      dashboard.close();
     } finally {
       await node.stop();
       proxy.close();
       await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
       await admin.end();
+    }
+  });
+
+  it("an HLS player is a listen session: from its first request to its last, with the rendition it fetched", async () => {
+    const dataDir = fs.mkdtempSync(`${os.tmpdir()}/veza-analytics-hls-`);
+    const node = await startNodeProcess(["--log-format", "json"], { DATA_DIR: dataDir });
+    const broadcast = await startBroadcast(node.url, "an-hls", "awakening.ogg", "opus", { loop: true });
+    try {
+      const fetched = new Set<string>();
+      let started = 0; // the first answer: a 503 while the first segment is made is not listening
+      let bytes = 0;
+      let lastAt = 0;
+      while (started === 0 || Date.now() - started < 6000) {
+        const r = await fetch(`${node.http}/hls/an-hls/r0/media.m3u8`, { headers: { "user-agent": "test-player/1" } });
+        if (r.status === 503) { await sleep(500); continue; }
+        assert.equal(r.status, 200);
+        started ||= Date.now();
+        const names = ["init.mp4", ...(await r.text()).split("\n").filter((l) => /^s\d+\.m4s$/.test(l))];
+        for (const name of names.filter((n) => !fetched.has(n))) {
+          const seg = await fetch(`${node.http}/hls/an-hls/r0/${name}`, { headers: { "user-agent": "test-player/1" } });
+          bytes += (await seg.arrayBuffer()).byteLength;
+          fetched.add(name);
+        }
+        lastAt = Date.now();
+        await sleep(1000);
+      }
+      const playedMs = lastAt - started;
+      let r = await report(node, "an-hls");
+      await waitFor(async () => (r = await report(node, "an-hls")).listens === 1 && r.listening === 0, 20_000, `the player's session ended (idle 10 s): ${JSON.stringify(r)}`);
+      console.log(`      an HLS player fetched ${fetched.size} files (${bytes} bytes) over ${(playedMs / 1000).toFixed(1)} s: listened ${(r.listeningHours * 3600).toFixed(1)} s, byRendition ${JSON.stringify(r.byRendition)}`);
+      assert.deepEqual(r.byRendition, { "0": 1 });
+      assert.ok(Math.abs(r.listeningHours * 3_600_000 - playedMs) < 1000, `listened ${r.listeningHours * 3_600_000} ms of ${playedMs} ms`);
+    } finally {
+      await broadcast.stop();
+      await node.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -141,7 +141,7 @@ describe("HLS and DASH: ffmpeg and hls.js from either gateway of a cluster", fun
     it(`ffmpeg plays ${kind} from both gateways: the recording, r ≥ 0.9`, async () => {
       for (const node of [b, a]) {
         const { pcm, stderr } = await decode(`${node.http}/${file}`, 5, ["-map", "0:a:0"]);
-        assert.ok(pcm.length >= 2.5 * 48_000, `${node.http}/${file}: 4 s decoded (${pcm.length} samples; ${stderr})`);
+        assert.ok(pcm.length >= 3.5 * 48_000, `${node.http}/${file}: 5 s asked, ${pcm.length / 48_000} s decoded (${stderr})`);
         const match = bestAlignment(pcm.subarray(4800), recording);
         console.log(`      ${kind} of gateway ${node === a ? "A" : "B"} by ffmpeg: ${(pcm.length / 48_000).toFixed(2)} s, correlation ${match.correlation.toFixed(3)}`);
         assert.ok(match.correlation >= 0.9, `${kind} from ${node.http}: r = ${match.correlation.toFixed(3)}`);
@@ -150,18 +150,41 @@ describe("HLS and DASH: ffmpeg and hls.js from either gateway of a cluster", fun
   }
 
   // ffmpeg's DASH reader opens every representation (so it starts every rung) and starts its output
-  // at the earliest of them: the test decodes the first, r0, for 5 s and uses what it got
+  // at the earliest of them: the test decodes the first, r0, for 5 s. It got 2.0-3.1 s from gateway
+  // B while the AAC rung's segment numbers ran up to 2 s ahead of its media time (segment-window.ts)
   for (const [kind, file] of [["DASH", "dash/radio/manifest.mpd"]] as const) {
     it(`ffmpeg plays ${kind} from both gateways: the recording, r ≥ 0.9`, async () => {
       for (const node of [b, a]) {
         const { pcm, stderr } = await decode(`${node.http}/${file}`, 5, ["-map", "0:a:0"]);
-        assert.ok(pcm.length >= 2.5 * 48_000, `${node.http}/${file}: 4 s decoded (${pcm.length} samples; ${stderr})`);
+        assert.ok(pcm.length >= 3.5 * 48_000, `${node.http}/${file}: 5 s asked, ${pcm.length / 48_000} s decoded (${stderr})`);
         const match = bestAlignment(pcm.subarray(4800), recording);
         console.log(`      ${kind} of gateway ${node === a ? "A" : "B"} by ffmpeg: ${(pcm.length / 48_000).toFixed(2)} s, correlation ${match.correlation.toFixed(3)}`);
         assert.ok(match.correlation >= 0.9, `${kind} from ${node.http}: r = ${match.correlation.toFixed(3)}`);
       }
     });
   }
+
+  it("a DASH player's first request on a gateway: the segment the MPD's live edge and presentation delay point at is there (it was 3 s before a window that had one)", async () => {
+    const cold = await startBroadcast(a.url, "cold", RECORDING, "mp3");
+    try {
+      await waitFor(async () => (((await (await fetch(`${a.http}/api/streams/cold`)).json()) as { state?: string }).state === "live"), 15_000, "cold on air");
+      await sleep(4000);
+      const text = await (await fetch(`${b.http}/dash/cold/manifest.mpd`)).text();
+      const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(text)![1]!);
+      const delayS = Number(/suggestedPresentationDelay="PT([\d.]+)S"/.exec(text)![1]);
+      const depthS = Number(/timeShiftBufferDepth="PT([\d.]+)S"/.exec(text)![1]);
+      // DASH-IF IOP §4.3.3: the segment to start with is the one at now - availabilityStartTime - the delay
+      const n = Math.floor((Date.now() - ast) / 1000 - delayS);
+      const res = await fetch(`${b.http}/dash/cold/r0/s${n}.m4s`);
+      console.log(`      cold gateway: window ${depthS} s, delay ${delayS} s, first segment s${n}: ${res.status}`);
+      assert.ok(delayS <= depthS, `the delay (${delayS} s) is within the window (${depthS} s)`);
+      assert.equal(res.status, 200, `s${n}: ${await res.clone().text()}`);
+      const startS = tfdtOf(new Uint8Array(await res.arrayBuffer())) / 48_000;
+      assert.ok(startS >= n && startS < n + 1, `s${n} starts at ${startS} s`);
+    } finally {
+      await cold.stop();
+    }
+  });
 
   it("the playlists: multivariant CODECS and BANDWIDTH; media playlists reloaded with blocking reload keep the validator's rules", async () => {
     const top = await fetch(`${b.http}/hls/radio/index.m3u8`);
@@ -221,6 +244,24 @@ describe("HLS and DASH: ffmpeg and hls.js from either gateway of a cluster", fun
       assert.ok(fromA!.length > 0 && fromB!.length > 0, uri);
       if (uri.startsWith("p")) assert.ok(mdatOf(fromA!).equals(mdatOf(fromB!)), `${uri}: the same packets on A and B (media time ${tfdtOf(fromA!)} and ${tfdtOf(fromB!)}, ${mdatOf(fromA!).length} and ${mdatOf(fromB!).length} bytes)`);
     }
+  });
+
+  it("on every rendition and both gateways, segment N starts at media time [N, N + 1) s, as the MPD's $Number$ template says (the AAC rung's 192 ms parts included)", async () => {
+    const seen: string[] = [];
+    for (const node of [a, b]) {
+      for (const r of [0, 1, 2, 3]) {
+        const m = parse(await (await fetch(`${node.http}/hls/radio/r${r}/media.m3u8`)).text());
+        assert.ok(m.segments.length >= 5, `r${r} on ${node.http}: ${m.segments.length} segments listed`);
+        for (const [i, seg] of m.segments.entries()) {
+          const msn = m.mediaSequence! + i;
+          const bytes = new Uint8Array(await (await fetch(`${node.http}/hls/radio/r${r}/${seg.uri}`)).arrayBuffer());
+          const startS = tfdtOf(bytes) / 48_000;
+          assert.ok(startS >= msn && startS < msn + 1, `r${r} on ${node === a ? "A" : "B"}: s${msn} starts at ${startS.toFixed(3)} s`);
+          if (i === m.segments.length - 1) seen.push(`r${r}@${node === a ? "A" : "B"} s${msn}: ${startS.toFixed(3)} s`);
+        }
+      }
+    }
+    console.log(`      newest segments: ${seen.join(", ")}`);
   });
 
   it("bad requests get clear errors, HEAD works, and the gateway keeps serving", async () => {

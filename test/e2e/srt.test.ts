@@ -156,6 +156,22 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
     const admin = await testToken("admin", ["*"]);
     const api = (method: string, body?: unknown, token = admin, path = "") =>
       fetch(`${b.http}/api/relays${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    try {
+      await pullAndPush(api, admin);
+    } catch (err) {
+      // what the relays did, for a failure's message; then none is left for mocha's retry (its stream would be BROADCASTER_EXISTS)
+      const relayLines = [a, b].flatMap((n) => n.logs.filter((l) => /srt|relay|rist/i.test(String(l.msg))).slice(-15).map((l) => JSON.stringify(l)));
+      (err as Error).message += `\n      relay log lines:\n${relayLines.join("\n")}`;
+      throw err;
+    } finally {
+      const left = (await (await api("GET")).json()) as Array<{ id: string }>;
+      await Promise.all(left.map((x) => api("DELETE", undefined, admin, `/${x.id}`)));
+      await waitFor(async () => ((await (await fetch(`${a.http}/api/streams/pulled`)).json()) as { state?: string }).state !== "live", 10_000, "pulled off air");
+    }
+  });
+
+  /** The body of the test above: pulls, pushes, then a RIST listening pull, each checked by ear (correlation). */
+  async function pullAndPush(api: (method: string, body?: unknown, token?: string, path?: string) => Promise<Response>, admin: string): Promise<void> {
     const servePort = await freeUdpPort();
     // ffmpeg serves MPEG-TS as an SRT listener; the relay calls it
     const server = spawn(SRT_FFMPEG, ["-hide_banner", "-loglevel", "error", "-re", "-t", "40", "-i", path.join(MEDIA, "awakening.ogg"), "-vn", "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", `srt://127.0.0.1:${servePort}?mode=listener`], { stdio: "ignore" });
@@ -213,7 +229,7 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
     console.log(`      ristsender (AES-128) → a listening pull → WebSocket on A: correlation ${rr.toFixed(3)}`);
     assert.ok(rr >= 0.9, `r = ${rr.toFixed(3)}`);
     assert.ok(!b.output().includes(secret), "the secret is in no log line");
-  });
+  }
 
   it("srt-live-transmit publishes with SRT's access-control streamid (#!::r=,m=publish,s=); a WebSocket broadcaster's stream is read as Opus in MPEG-TS", async () => {
     const token = await testToken("publish", ["slt"]);

@@ -12,7 +12,7 @@ export async function startBroadcast(
   streamId: string,
   file: string,
   send: "opus" | "ogg" | "mp3" | "webm" | "wav",
-  opts: { startSeconds?: number; loop?: boolean; reconnect?: boolean; token?: string } = {},
+  opts: { startSeconds?: number; loop?: boolean; reconnect?: boolean; token?: string; record?: boolean } = {},
 ): Promise<Broadcast> {
   const b = new Broadcast({
     url, streamId, input: path.join(MEDIA, file), send, ffmpegPath: resolveFfmpegPath(), log: pino({ level: "silent" }), title: file, ...opts,

@@ -1,6 +1,6 @@
 /**
  * media/hls/segment-window.ts and media/dash/mpd.ts, fed by a real CMAF muxer (media/cmaf) with
- * 20 ms Opus frames: numbering from the media clock, trimming, blocking waits, discontinuities,
+ * 20 ms Opus frames, and 1024-sample AAC frames: numbering from the media clock, trimming, blocking waits, discontinuities,
  * the end; the playlists read back with m3u8-parser; the MPD's timeline against the window.
  */
 import assert from "node:assert/strict";
@@ -75,6 +75,30 @@ describe("HLS live window and DASH manifest", function () {
     assert.equal(m.preloadSegment, undefined);
     assert.equal(m.discontinuitySequence, 1, "the discontinuity left the playlist: counted");
     assert.equal(m.segments.length, 3);
+  });
+
+  it("AAC's 1024-sample frames (192 ms parts): segment N still starts at media time [N, N + 1) s, 60 s after an off-grid start", async () => {
+    const w = new SegmentWindow();
+    // w keeps 14 segments: each is looked at as it completes
+    const starts: Array<[number, number]> = [];
+    let checked = -1;
+    const cmaf: LiveCmaf = new LiveCmaf({
+      codec: "aac", channels: 2, sampleRate: 48_000, partMs: 200, description: Uint8Array.of(0x11, 0x90),
+      onPart: (p) => {
+        w.addPart(p, cmaf.init!, T0 + p.mediaTime / 48);
+        for (const s of w.segments) if (s.complete && s.msn > checked) starts.push([s.msn, s.mediaTime / 48_000]), (checked = s.msn);
+      },
+    });
+    const from = 48_000 * 5 + 1000;
+    w.startAt(Math.floor(from / 48_000));
+    for (let i = 0; i * 1024 < 60 * 48_000; i++) cmaf.push(new Uint8Array(300).fill(i & 0xff), from + i * 1024, 1024);
+    await cmaf.flush();
+    assert.ok(starts.length >= 55, `${starts.length} segments`);
+    for (const [k, [msn, startS]] of starts.entries()) {
+      assert.ok(startS >= msn && startS < msn + 1, `s${msn} starts at ${startS.toFixed(3)} s`);
+      if (k > 0) assert.equal(msn, starts[k - 1]![0] + 1, "consecutive numbers");
+    }
+    assert.equal(parse(w.playlist("")).targetDuration, 1, "segments of 5 or 6 parts still round to 1 s");
   });
 
   it("the MPD numbers segments on the media clock: $Number$ = msn = media time / segment length", async () => {
