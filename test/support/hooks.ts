@@ -5,8 +5,11 @@
  * naming them, so a test that leaks a process is found instead of leaving it running on the machine.
  * Descendants are read from /proc (Linux), so processes of other runs are never touched; those
  * alive before the first test (the runner's own, e.g. tsx's esbuild service) are not counted.
+ * After each test, the nodes it started (test/support/node-process.ts) and left running are stopped
+ * and named in the output: a retried test's failed first try no longer leaves its node to the end.
  */
 import fs from "node:fs";
+import { ownTestNodes, stopTestNodes } from "./node-process";
 
 interface Proc {
   pid: number;
@@ -59,6 +62,16 @@ let baseline = new Set<number>();
 const started = () => descendants().filter((p) => !baseline.has(p.pid));
 
 export const mochaHooks = {
+  beforeEach(): void {
+    ownTestNodes();
+  },
+
+  /** A node the test started and did not stop (its try failed before the `finally`) is stopped, and named. */
+  async afterEach(this: { currentTest?: { fullTitle(): string } }): Promise<void> {
+    const left = await stopTestNodes();
+    if (left.length > 0) console.log(`      (stopped ${left.length} node(s) left running by "${this.currentTest?.fullTitle()}": ${left.join("; ")})`);
+  },
+
   beforeAll(): void {
     baseline = new Set(descendants().map((p) => p.pid));
   },

@@ -23,6 +23,27 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Nodes started while a test (an `it`, its beforeEach and afterEach) runs: the root hooks
+ * (test/support/hooks.ts) stop those still running when the test ends, so a try that fails before
+ * its `finally` (a retried test's first try) leaves no node behind. Null outside a test: nodes of a
+ * describe's `before` are that describe's to stop in its `after`, and benches stop their own.
+ */
+let testNodes: ChildProcess[] | null = null;
+
+/** Called by the root beforeEach: the nodes started from now on belong to the test. */
+export function ownTestNodes(): void {
+  testNodes = [];
+}
+
+/** Called by the root afterEach: stops the test's nodes still running; returns their command lines. */
+export async function stopTestNodes(): Promise<string[]> {
+  const left = (testNodes ?? []).filter((p) => p.exitCode === null && p.signalCode === null);
+  testNodes = null;
+  await Promise.all(left.map((p) => stopChild(p, 5000)));
+  return left.map((p) => p.spawnargs.slice(1).join(" "));
+}
+
 /** Starts a node process (`veza-stream start` on a free port); with `netns`, inside that network namespace (test/support/netns.ts). */
 export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessEnv = {}, netns?: string): Promise<NodeProcess> {
   const argv = [path.join(ROOT, "bin/veza-stream"), "start", "--port", "0", "--log-level", process.env.TEST_LOG_LEVEL ?? "info", ...args];
@@ -33,6 +54,7 @@ export async function startNodeProcess(args: string[] = [], env: NodeJS.ProcessE
     env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, RATE_LIMITS: TEST_RATE_LIMITS, ICECAST_PORT: "off", SRT_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  testNodes?.push(proc);
   const logs: Array<Record<string, unknown>> = [];
   let stderr = "";
   let all = "";
