@@ -159,8 +159,8 @@ async function answerFile(gw: Gateway, r: HlsRequest): Promise<Answer> {
 /** Waits for the new window's first complete segment. @throws HttpFailure 503. */
 async function firstSegment(p: RenditionPackager): Promise<void> {
   const w = p.window;
-  if (w.segments.some((s) => s.complete)) return;
-  if (!(await w.waitForSegment(FIRST_SEGMENT_WAIT_MS)) || !w.segments.some((s) => s.complete)) {
+  // an ended stream resolves the wait with no segment
+  if (!(await w.waitForSegment(FIRST_SEGMENT_WAIT_MS)) || !w.hasComplete()) {
     throw new HttpFailure(503, "the stream's first segment is being made; retry", { "retry-after": "1" });
   }
 }

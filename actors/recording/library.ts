@@ -36,10 +36,15 @@ export class RecordingLibrary {
 
   constructor(readonly store: ObjectStore) {}
 
-  /** The recordings of `streamId`, newest first. @throws VezaError RECORDING_UNAVAILABLE. */
+  /**
+   * The recordings of `streamId`, newest first. One whose manifest is missing or does not parse is
+   * left out (its own view says why); the store not answering fails the list.
+   * @throws VezaError RECORDING_UNAVAILABLE.
+   */
   async list(streamId: string): Promise<RecordingSummary[]> {
     const ids = await this.unavailable(() => this.store.children(recordingsPrefix(streamId)));
-    const views = await Promise.all(ids.map((id) => this.view(streamId, id).catch((err: unknown) => (err instanceof VezaError && err.type === "RECORDING_NOT_FOUND" ? null : Promise.reject(err)))));
+    const skipped = (err: unknown) => err instanceof VezaError && (err.type === "RECORDING_NOT_FOUND" || (err.data as { manifest?: string } | undefined)?.manifest !== undefined);
+    const views = await Promise.all(ids.map((id) => this.view(streamId, id).catch((err: unknown) => (skipped(err) ? null : Promise.reject(err)))));
     return views.flatMap((v) => (v ? [summary(v)] : [])).reverse();
   }
 
@@ -99,7 +104,7 @@ export class RecordingLibrary {
    * A manifest (JSON of `schema`). One that does not parse is read once more after
    * MANIFEST_REREAD_MS: a store that overwrites objects in place (s3rver) can hand out one being
    * written; S3 and the DATA_DIR store replace them whole.
-   * @throws VezaError RECORDING_NOT_FOUND, RECORDING_UNAVAILABLE (naming the key when it does not parse).
+   * @throws VezaError RECORDING_NOT_FOUND, RECORDING_UNAVAILABLE (naming the key, and `data.manifest`, when it does not parse).
    */
   private async json<T>(key: string, schema: z.ZodType<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -107,7 +112,7 @@ export class RecordingLibrary {
       try {
         return schema.parse(JSON.parse(text));
       } catch (err) {
-        if (attempt >= 2) throw new VezaError("RECORDING_UNAVAILABLE", `${this.store.location}: ${key} is not a manifest: ${(err as Error).message.slice(0, 200)}`);
+        if (attempt >= 2) throw new VezaError("RECORDING_UNAVAILABLE", `${this.store.location}: ${key} is not a manifest: ${(err as Error).message.slice(0, 200)}`, { manifest: key });
         await sleep(MANIFEST_REREAD_MS);
       }
     }

@@ -2,12 +2,14 @@
  * The live window of one rendition: CMAF parts (media/cmaf/live-cmaf.ts) grouped into segments,
  * the last few kept for HLS and DASH players, with the media playlist of them and a way to wait for
  * a part that is not written yet (LL-HLS blocking playlist reload and preload hints). Pure state,
- * no I/O; the only asynchrony is {@link SegmentWindow.waitFor}.
+ * no I/O; the only asynchrony is waiting ({@link SegmentWindow.waitFor}, {@link SegmentWindow.waitForSegment}).
  *
  * Numbering: a segment ends with the part that reaches or crosses a multiple of the segment length
  * in media time (so a window that starts mid-way has a short first segment, and gateways cut
- * alike), at a discontinuity, or at the stream's end; never on a count of parts. So segment `msn`
- * starts at a media time in [msn, msn + 1) × the segment length, as the MPD's number template
+ * alike), at a discontinuity, or at the stream's end; never on a count of parts. So, between
+ * discontinuities and while media time has no gap (LiveCmaf folds a short gap into the part before
+ * it, making a longer segment), segment `msn` starts at a media time in [msn, msn + 1) × the
+ * segment length, as the MPD's number template
  * says (media/dash/mpd.ts), also when parts do not divide the segment: AAC's 1024-sample frames
  * make 192 ms parts, and segments of 5 or 6 of them (counting parts made numbers run ahead of the
  * media clock by one every 25 s). A segment's bytes are its parts' bytes, in order (a CMAF segment
@@ -183,9 +185,14 @@ export class SegmentWindow {
     return this.waitUntil(() => this.has(msn, part), timeoutMs);
   }
 
+  /** Whether the window holds a complete segment. */
+  hasComplete(): boolean {
+    return this.segments.some((s) => s.complete);
+  }
+
   /** Resolves true once the window holds a complete segment (or the stream ended), false after `timeoutMs`. */
   waitForSegment(timeoutMs: number): Promise<boolean> {
-    return this.waitUntil(() => this.segments.some((s) => s.complete), timeoutMs);
+    return this.waitUntil(() => this.hasComplete(), timeoutMs);
   }
 
   private waitUntil(ready: () => boolean, timeoutMs: number): Promise<boolean> {

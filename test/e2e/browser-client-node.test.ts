@@ -9,7 +9,7 @@ import WebSocket from "ws";
 import { Backoff, JitterBuffer, ListenConnection, PublishConnection, type SocketFactory, type WebSocketLike } from "../../client/core";
 import { encodeOpusWithFfmpeg } from "../support/audio-match";
 import { testToken } from "../support/auth";
-import { freePort, MEDIA, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
+import { freePort, handOverTestNode, MEDIA, sleep, startNodeProcess, waitFor, type NodeProcess } from "../support/node-process";
 
 const wsFactory: SocketFactory = (url) => new WebSocket(url) as unknown as WebSocketLike;
 /** 20 ms of stereo silence-free PCM for the jitter buffer (values do not matter, lengths do). */
@@ -147,7 +147,7 @@ describe("browser client core, from Node", function () {
         await exited;
         await waitFor(() => listener.state.state === "retrying" && publisher.state.state === "retrying", 2000, "both to retry");
         const heardBefore = heard.length;
-        node = await startNodeProcess(["--port", String(node.port)]);
+        node = handOverTestNode(await startNodeProcess(["--port", String(node.port)]));
         await waitFor(() => listener.state.state === "open" && publisher.isLive, 3000, "both to reconnect");
         await waitFor(() => heard.length >= heardBefore + 25, 3000, "frames again after the restart");
         assert.equal(listener.counters.reconnects, 1);

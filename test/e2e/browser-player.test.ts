@@ -16,7 +16,7 @@ import { TickRecorder } from "../../bench/sync-browser/ticks";
 import type { PlayerStats } from "../../client/core/stats";
 import { launchChromium, playerStats, readPlayoutRecord, recordOutputTimestamps, screenshot, waitForValue, type Browser } from "../support/browser";
 import { startBroadcast } from "../support/broadcast";
-import { freePort, sleep, startNodeProcess, type NodeProcess } from "../support/node-process";
+import { freePort, handOverTestNode, sleep, startNodeProcess, type NodeProcess } from "../support/node-process";
 
 /** RMS (linear) under which rendered audio counts as silence (about -46 dBFS). */
 const SILENCE_RMS = 0.005;
@@ -216,7 +216,7 @@ describe("browser: player page in headless Chromium", function () {
     const facts = () => Promise.all(["#state", "#listeners", "#delay", "#playout", "#sync-error", "#play"].map((sel) => player.locator(sel).innerText()));
     const shown = await waitForValue(facts, (f) => f[0] === "–", 2000, "the page to show the connection lost");
     assert.deepEqual(shown, ["–", "–", "–", "–", "–", "Play when live"], "no stale live state while disconnected");
-    node = await startNodeProcess(["--port", String(port)]);
+    node = handOverTestNode(await startNodeProcess(["--port", String(port)]));
     const readyAt = Date.now();
     broadcast = await startBroadcast(node.url, "apex", "apex-aleph.ogg", "opus", { startSeconds: 40 });
     /** Resolves with [ms until the socket was open again, ms until playing again], from `readyAt`. */

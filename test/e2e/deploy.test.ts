@@ -26,7 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { ConfigError, configKeys, loadConfig } from "../../config";
-import { ROOT, startNodeProcess, type NodeProcess } from "../support/node-process";
+import { handOverTestNode, ROOT, startNodeProcess, type NodeProcess } from "../support/node-process";
 
 const K8S = path.join(ROOT, "k8s");
 const PROMETHEUS = path.join(ROOT, "deploy/prometheus");
@@ -372,7 +372,7 @@ describe("deployment descriptions: k8s/, alerts, dashboard (issue 16)", function
       for (const overlay of OVERLAYS) used.set(named(objects(overlay), "HorizontalPodAutoscaler", "veza-gateway").spec.metrics.find((m: Obj) => m.type === "Pods").pods.metric.name, "gateway HPA");
       for (const m of ["veza_listeners", "veza_encoder_restarts_total", "veza_listeners_dropped_total", "veza_relay_reconnects_total", "veza_frames_dropped_total", "veza_process_cpu_seconds_total", "veza_process_resident_memory_bytes"]) assert.ok(used.has(m), `${m} is used somewhere`);
       used.delete("up"); // Prometheus's own, per target
-      node = await startNodeProcess([], { LOG_FORMAT: "json" });
+      node = handOverTestNode(await startNodeProcess([], { LOG_FORMAT: "json" }));
       const res = await fetch(`${node.http}/metrics`);
       assert.equal(res.status, 200);
       const served = new Set((await res.text()).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(l)?.[0]));

@@ -164,9 +164,16 @@ describe("srt: publishers and readers (ffmpeg with libsrt, srt-live-transmit) on
       (err as Error).message += `\n      relay log lines:\n${relayLines.join("\n")}`;
       throw err;
     } finally {
-      const left = (await (await api("GET")).json()) as Array<{ id: string }>;
-      await Promise.all(left.map((x) => api("DELETE", undefined, admin, `/${x.id}`)));
-      await waitFor(async () => ((await (await fetch(`${a.http}/api/streams/pulled`)).json()) as { state?: string }).state !== "live", 10_000, "pulled off air");
+      // a cleanup that fails is told, and does not hide the test's own error
+      try {
+        const left = (await (await api("GET")).json()) as Array<{ id: string }>;
+        await Promise.all(left.map((x) => api("DELETE", undefined, admin, `/${x.id}`)));
+        for (const id of ["pulled", "rist-in"]) {
+          await waitFor(async () => ((await (await fetch(`${a.http}/api/streams/${id}`)).json()) as { state?: string }).state !== "live", 10_000, `${id} off air`);
+        }
+      } catch (err) {
+        console.log(`      relays' cleanup failed: ${(err as Error).message}`);
+      }
     }
   });
 

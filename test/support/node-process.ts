@@ -27,13 +27,20 @@ export interface NodeProcess {
  * Nodes started while a test (an `it`, its beforeEach and afterEach) runs: the root hooks
  * (test/support/hooks.ts) stop those still running when the test ends, so a try that fails before
  * its `finally` (a retried test's first try) leaves no node behind. Null outside a test: nodes of a
- * describe's `before` are that describe's to stop in its `after`, and benches stop their own.
+ * describe's `before` are that describe's to stop in its `after`, and benches stop their own. A test
+ * that starts a node for its describe's `after` to stop hands it over ({@link handOverTestNode}).
  */
 let testNodes: ChildProcess[] | null = null;
 
 /** Called by the root beforeEach: the nodes started from now on belong to the test. */
 export function ownTestNodes(): void {
   testNodes = [];
+}
+
+/** `node`, started by the running test, is its describe's to stop (in `after`), not the test's. */
+export function handOverTestNode(node: NodeProcess): NodeProcess {
+  testNodes = testNodes?.filter((p) => p !== node.proc) ?? null;
+  return node;
 }
 
 /** Called by the root afterEach: stops the test's nodes still running; returns their command lines. */

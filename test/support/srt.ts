@@ -45,12 +45,20 @@ export function ffmpegSrtPublish(file: string, url: string, codec = "aac", secon
   return Object.assign(p, { stderrText: () => err });
 }
 
-/** ffmpeg reading `seconds` of an SRT URL, decoded to WAV at `out`; resolves with its exit code and stderr. */
+/**
+ * ffmpeg reading `seconds` of an SRT URL, decoded to WAV at `out`; resolves with its exit code and
+ * stderr. Killed (code null) `seconds` + 20 s after its start: a listener nobody calls (`-t` counts
+ * from the first packet) would wait for ever and outlive the test.
+ */
 export function ffmpegSrtRead(url: string, seconds: number, out: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(SRT_FFMPEG, ["-hide_banner", "-loglevel", "error", "-i", url, "-t", String(seconds), "-vn", "-ac", "1", "-ar", "48000", "-y", out], { stdio: ["ignore", "ignore", "pipe"] });
+    const timer = setTimeout(() => p.kill("SIGKILL"), (seconds + 20) * 1000);
     let stderr = "";
     p.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    p.on("exit", (code) => resolve({ code, stderr }));
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
   });
 }
