@@ -14,7 +14,7 @@ import type { EventPayloads } from "../actors/contract";
 import { VezaError, errorCodeOf } from "../actors/errors";
 import { admitConnection, TokenExpiry, upgradeToken } from "./auth";
 import type { Gateway } from "./gateway";
-import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
+import { isValidHandshake, readUpgrade, upgradeAfterAdmission, type WebSocket } from "./uws";
 
 type AnalyticsUpdate = EventPayloads["analytics.update"];
 
@@ -51,7 +51,7 @@ export class AdminSockets {
             return;
           }
           if (aborted) return;
-          res.cork(() => res.upgrade<AdminData>({ kind: "admin", grant, closed: false, expiry: null }, u.key, u.protocol, u.extensions, context));
+          upgradeAfterAdmission<AdminData>(res, { kind: "admin", grant, closed: false, expiry: null }, u, context);
         })();
       },
       open: (ws) => {

@@ -19,7 +19,7 @@ import { z } from "zod";
 import { ERROR_CATALOGUE, errorCodeOf, type ErrorCode, type VezaError } from "../actors/errors";
 import { AuthRefreshMessage } from "../media/wire/control";
 import { admitUpgrade, TokenExpiry } from "./auth";
-import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
+import { isValidHandshake, readUpgrade, upgradeAfterAdmission, type WebSocket } from "./uws";
 import { listenerTopics, parseBatchMs } from "./fanout";
 import { abrState, type AbrState, type ReportState } from "./abr";
 import { moveListener, onListenerReport, wsRenditions } from "./listener-renditions";
@@ -140,7 +140,7 @@ export function registerListenRoute(gw: Gateway): void {
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       const u = readUpgrade(res, req);
-      const { streamId, key, protocol, extensions, query, ip } = u;
+      const { streamId, query, ip } = u;
       const resumeId = query.get("session");
       if (!isValidHandshake(u)) {
         gw.rejectUpgrade(res, "UPGRADE_REQUIRED");
@@ -197,7 +197,7 @@ export function registerListenRoute(gw: Gateway): void {
           }
         }
         if (aborted) return void data.slot?.release();
-        res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        upgradeAfterAdmission(res, data, u, context);
       })();
     },
     open: (ws) => {

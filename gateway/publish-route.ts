@@ -18,7 +18,7 @@ import { BroadcasterMessage, INGEST_FORMATS, STREAM_ID_PATTERN, type IngestForma
 import { subjects } from "../transports";
 import { admitUpgrade, TokenExpiry } from "./auth";
 import type { Gateway } from "./gateway";
-import { isValidHandshake, readUpgrade, type WebSocket } from "./uws";
+import { isValidHandshake, readUpgrade, upgradeAfterAdmission, type WebSocket } from "./uws";
 
 type Phase = "awaiting-start" | "starting" | "live" | "closed";
 
@@ -248,7 +248,7 @@ export function registerPublishRoute(gw: Gateway): void {
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       const u = readUpgrade(res, req);
-      const { streamId, key, protocol, extensions } = u;
+      const { streamId } = u;
       if (!isValidHandshake(u)) {
         gw.rejectUpgrade(res, "UPGRADE_REQUIRED");
         return;
@@ -269,7 +269,7 @@ export function registerPublishRoute(gw: Gateway): void {
           kind: "broadcaster", streamId, sessionId: randomUUID(), phase: "awaiting-start", format: null, owner: null, start: null, rehoming: false, stopSent: false, queued: [], ingestBytes: 0, startTimer: null, lastErrorAt: 0,
           ip: u.ip, grant: admission.grant, refusal: admission.refusal, expiry: null,
         };
-        res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        upgradeAfterAdmission(res, data, u, context);
       });
     },
     open: (ws) => {

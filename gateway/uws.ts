@@ -28,6 +28,21 @@ export function listenOn(app: UWS.TemplatedApp, host: string, port: number, excl
   (app.listen as unknown as (h: string, p: number, o: number, c: typeof cb) => void).call(app, host, port, flags, cb);
 }
 
+/**
+ * Upgrades `res` to a WebSocket once an asynchronous admission has let it in. Deliberately not
+ * inside `res.cork`: in the uWS build this project runs (uWebSockets.js 20.30), cork() detects an
+ * upgrade made in its handler by the socket's address only. When the upgrade left the socket at the
+ * same address, cork() ran its HTTP "connection: close" check on memory that is now the WebSocket's
+ * and, depending on those bytes, shut the new socket down right after its open handler (the client
+ * saw 1006 after hello; 2 listeners in 1 800 behind Redis admission, measured with
+ * test/e2e/upgrade-async.test.ts). Fixed upstream in uNetworking/uWebSockets#1929 (commit fe7c01a,
+ * 2026-07), after the last build that loads here. Uncorked, the 101 response goes out in a few
+ * writes; the open handlers cork their own first messages.
+ */
+export function upgradeAfterAdmission<T>(res: UWS.HttpResponse, data: T, u: Pick<UpgradeRequest, "key" | "protocol" | "extensions">, context: UWS.us_socket_context_t): void {
+  res.upgrade(data, u.key, u.protocol, u.extensions, context);
+}
+
 /** What an upgrade handler needs from the request, copied out before any await (uWS invalidates `req`). */
 export interface UpgradeRequest {
   /** The `:streamId` route parameter. */
