@@ -132,9 +132,11 @@ describe("recording: S3 (s3rver) through an outage and a node's death", function
     const broadcast = await startBroadcast(node.url, "rec-kill", "awakening.ogg", "opus");
     await sleep(11_000);
     const stamped = ((await (await fetch(`${node.http}/api/streams/rec-kill`)).json()) as { mediaTime: number }).mediaTime;
+    // listened for before the kill: the node may be gone before broadcast.stop() returns
+    const exited = new Promise((r) => node.proc.once("exit", r));
     node.proc.kill("SIGKILL");
     await broadcast.stop().catch(() => undefined);
-    await new Promise((r) => node.proc.once("exit", r));
+    await exited;
     await s3.start();
     node = await startNodeProcess(["--log-format", "json"], env);
     try {
