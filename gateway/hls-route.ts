@@ -27,6 +27,7 @@ import { STREAM_ID_PATTERN } from "../media/wire/control";
 import { bearerToken } from "./auth";
 import type { Gateway } from "./gateway";
 import type { RenditionPackager } from "./hls-packager";
+import type { HttpAnswer } from "./http-routes";
 import { remoteIp, type HttpRequest, type HttpResponse } from "./uws";
 
 /** How long a new packager's first playlist waits for its first segment, ms. */
@@ -37,12 +38,6 @@ const BLOCK_MS = 3000;
 const PRESENTATION_DELAY_SEGMENTS = 3;
 
 /** An answer: status, content type, body, extra headers. */
-interface Answer {
-  status: number;
-  type: string;
-  body: string | Uint8Array;
-  headers?: Record<string, string>;
-}
 
 class HttpFailure extends Error {
   constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
@@ -107,7 +102,7 @@ function toFailure(err: unknown): HttpFailure {
   return new HttpFailure(status, err instanceof Error ? err.message : code, status === 401 ? { "www-authenticate": `Bearer realm="veza-stream"` } : {});
 }
 
-function send(res: HttpResponse, a: Answer, head: boolean): void {
+function send(res: HttpResponse, a: HttpAnswer, head: boolean): void {
   res.cork(() => {
     res.writeStatus(String(a.status)).writeHeader("content-type", a.type).writeHeader("access-control-allow-origin", "*");
     for (const [k, v] of Object.entries(a.headers ?? {})) res.writeHeader(k, v);
@@ -135,7 +130,7 @@ function intParam(query: URLSearchParams, name: string): number | undefined {
 }
 
 /** Answers `r`; one that succeeds counts for its player's listen session (hls-sessions.ts). */
-async function answer(gw: Gateway, r: HlsRequest): Promise<Answer> {
+async function answer(gw: Gateway, r: HlsRequest): Promise<HttpAnswer> {
   const sub = await admit(gw, r);
   const a = await answerFile(gw, r);
   const rendition = r.rendition === null ? null : r.rendition.replace(/^r/, "");
@@ -143,7 +138,7 @@ async function answer(gw: Gateway, r: HlsRequest): Promise<Answer> {
   return a;
 }
 
-async function answerFile(gw: Gateway, r: HlsRequest): Promise<Answer> {
+async function answerFile(gw: Gateway, r: HlsRequest): Promise<HttpAnswer> {
   const query = r.token && r.query.get("token") ? `?token=${encodeURIComponent(r.token)}` : "";
   if (r.rendition === null) {
     if (r.kind === "hls" && r.file === "index.m3u8") return multivariant(gw, r.streamId, query);
@@ -180,7 +175,7 @@ function bandwidthOf(r: Rendition, p: RenditionPackager | undefined): number {
 }
 
 /** The multivariant playlist: every rendition of the stream (packaged here or not: a rung starts when a player asks for it). */
-function multivariant(gw: Gateway, streamId: string, query: string): Answer {
+function multivariant(gw: Gateway, streamId: string, query: string): HttpAnswer {
   const body = multivariantPlaylist(
     gw.hls.renditionsOf(streamId).map((r) => ({ bandwidth: bandwidthOf(r, gw.hls.packaged(streamId, r.id)), codecs: codecString(r), uri: `r${r.id}/media.m3u8${query}` })),
   );
@@ -194,7 +189,7 @@ function multivariant(gw: Gateway, streamId: string, query: string): Answer {
  * made by this request holds one: ffmpeg's DASH reader asked for a segment 3 s back, got 404 and
  * asked again some 3000 times a second).
  */
-async function manifest(gw: Gateway, streamId: string, query: string): Promise<Answer> {
+async function manifest(gw: Gateway, streamId: string, query: string): Promise<HttpAnswer> {
   const p = gw.hls.rendition(streamId, 0)!;
   await firstSegment(p);
   const w = p.window;
@@ -219,7 +214,7 @@ async function manifest(gw: Gateway, streamId: string, query: string): Promise<A
   return { status: 200, type: "application/dash+xml", body, headers: { "cache-control": "no-cache" } };
 }
 
-async function renditionFile(p: RenditionPackager, r: HlsRequest, query: string): Promise<Answer> {
+async function renditionFile(p: RenditionPackager, r: HlsRequest, query: string): Promise<HttpAnswer> {
   const w = p.window;
   if (r.file === "media.m3u8") {
     const msn = intParam(r.query, "_HLS_msn");

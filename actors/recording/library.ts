@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { z } from "zod";
-import { PartManifestSchema, RecordingInfoSchema, recordingPrefix, recordingsPrefix, recordingView, type PartManifest, type RecordingView } from "../../media/recording/manifest";
+import { PartManifestSchema, partsPrefix, RecordingInfoSchema, recordingInfoKey, recordingsPrefix, recordingView, type PartManifest, type RecordingView } from "../../media/recording/manifest";
 import { placeSegment, wholeFileLayout, type WholeFileLayout } from "../../media/recording/whole-file";
 import { ObjectNotFoundError, type ByteRange, type ObjectStore } from "../../transports/objects/object-store";
 import { VezaError } from "../errors";
@@ -52,9 +52,8 @@ export class RecordingLibrary {
   async view(streamId: string, id: string): Promise<RecordingView> {
     const cached = this.ended.get(`${streamId}/${id}`);
     if (cached) return cached;
-    const prefix = recordingPrefix(streamId, id);
-    const info = await this.json(`${prefix}recording.json`, RecordingInfoSchema);
-    const keys = (await this.unavailable(() => this.store.list(`${prefix}parts/`))).filter((k) => k.endsWith(".json"));
+    const info = await this.json(recordingInfoKey(streamId, id), RecordingInfoSchema);
+    const keys = (await this.unavailable(() => this.store.list(partsPrefix(streamId, id)))).filter((k) => k.endsWith(".json"));
     const parts: PartManifest[] = await Promise.all(keys.map((k) => this.json(k, PartManifestSchema)));
     const view = recordingView(info, parts);
     // ended, and every part ended: nothing more will come

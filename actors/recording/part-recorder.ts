@@ -9,7 +9,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { OggOpusWriter } from "../../media/ogg/ogg-opus-writer";
-import { MEDIA_HZ, type GapReason } from "../../media/recording/manifest";
+import { MEDIA_HZ, segmentKey, type GapReason } from "../../media/recording/manifest";
 import { saveState, type OpenSegment, type PartState } from "./spool";
 
 /** Packets per Ogg page: 0.5 s of 20 ms frames. */
@@ -42,7 +42,8 @@ export class PartRecorder {
   private expected: number | null = null;
   /** Media time where frames began to be refused (spool full), or null. */
   private droppingSince: number | null = null;
-  private lastArrival = "";
+  /** Wall-clock time (ms since the epoch) of the last frame taken: a segment's start and end. */
+  private lastArrivalMs = 0;
   private readonly syncTimer: NodeJS.Timeout;
   private closed = false;
   /** Segments begun in this part. */
@@ -65,7 +66,7 @@ export class PartRecorder {
       this.state.manifest.gaps.push({ mediaFrom: this.expected, mediaTo: mediaTime, reason: (discontinuity ? "encoder_restart" : "unrecorded") satisfies GapReason });
     }
     this.expected = mediaTime + duration;
-    this.lastArrival = new Date(arrivalMs).toISOString();
+    this.lastArrivalMs = arrivalMs;
     if (!this.state.open) {
       // about a segment's worth of room is asked for before it begins; refused, the audio is dropped and the gap named
       const room = this.hooks.room(Math.ceil((this.segmentSamples / MEDIA_HZ) * 64_000) + 4096);
@@ -114,8 +115,8 @@ export class PartRecorder {
     this.writer = new OggOpusWriter({ channels: info.channels, preSkip: 0, tags: { TITLE: info.title || info.streamId, RECORDING: info.id } });
     const header = this.writer.header();
     const open: OpenSegment = {
-      n, file: path.join(this.state.dir, name), key: `recordings/${info.streamId}/${info.id}/${name}`, mediaStart: mediaTime,
-      startedAt: this.lastArrival, headerBytes: header.length, discontinuity,
+      n, file: path.join(this.state.dir, name), key: segmentKey(info.streamId, info.id, n), mediaStart: mediaTime,
+      startedAt: new Date(this.lastArrivalMs).toISOString(), headerBytes: header.length, discontinuity,
     };
     this.state.open = open;
     this.opened++;
@@ -135,7 +136,7 @@ export class PartRecorder {
     const writer = this.writer!;
     this.append(writer.end());
     const entry = {
-      n: open.n, key: open.key, mediaStart: open.mediaStart, mediaEnd: open.mediaStart + this.samples, startedAt: open.startedAt, endedAt: this.lastArrival,
+      n: open.n, key: open.key, mediaStart: open.mediaStart, mediaEnd: open.mediaStart + this.samples, startedAt: open.startedAt, endedAt: new Date(this.lastArrivalMs).toISOString(),
       bytes: this.bytes, headerBytes: open.headerBytes, pages: writer.pageCount - 2, packets: this.packets, discontinuity: open.discontinuity,
     };
     this.state.open = null;

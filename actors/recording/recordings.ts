@@ -12,7 +12,7 @@
 import path from "node:path";
 import { decodeAudioData } from "../../media/wire";
 import { AudioFlag } from "../../media/wire/constants";
-import { recordingIdAt, type RecordingInfo } from "../../media/recording/manifest";
+import { MEDIA_HZ, recordingIdAt, type RecordingInfo } from "../../media/recording/manifest";
 import type { ObjectStore } from "../../transports/objects/object-store";
 import { resolveDataDir } from "../auth/default-key";
 import type { NodeContext } from "../node-context";
@@ -144,7 +144,7 @@ export class Recordings {
       open: null, uploaded: [], recording: info, infoPending: existing === null,
     };
     await saveState(state);
-    const recorder = new PartRecorder(state, info.segmentSeconds * 48_000, {
+    const recorder = new PartRecorder(state, info.segmentSeconds * MEDIA_HZ, {
       room: (bytes) => this.used + bytes <= this.maxBytes,
       wrote: (bytes) => this.account(bytes),
       ready: (s) => this.uploader.add(s),

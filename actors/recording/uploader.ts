@@ -10,7 +10,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { PartManifest } from "../../media/recording/manifest";
-import { recordingPrefix } from "../../media/recording/manifest";
+import { partKey, recordingInfoKey } from "../../media/recording/manifest";
 import type { ObjectStore } from "../../transports/objects/object-store";
 import type { NodeMetrics } from "../metrics";
 import { saveState, type PartState } from "./spool";
@@ -19,7 +19,6 @@ const FIRST_BACKOFF_MS = 500;
 /** Longest wait between two tries (ms): a store back after an outage is used within this. */
 const MAX_BACKOFF_MS = 8000;
 
-export const partKey = (m: Pick<PartManifest, "streamId" | "recordingId" | "part">) => `${recordingPrefix(m.streamId, m.recordingId)}parts/${m.part}.json`;
 
 export class Uploader {
   private readonly parts = new Map<string, PartState>();
@@ -124,7 +123,7 @@ export class Uploader {
     }
     if (state.infoPending) {
       const info = state.recording;
-      await this.store.put(`${recordingPrefix(info.streamId, info.id)}recording.json`, Buffer.from(JSON.stringify(info)), "application/json");
+      await this.store.put(recordingInfoKey(info.streamId, info.id), Buffer.from(JSON.stringify(info)), "application/json");
       state.infoPending = false;
       await saveState(state);
       return;

@@ -20,6 +20,7 @@ import pg from "pg";
 import { analyticsReport } from "../../actors/analytics/report";
 import type { ListenSessionRow } from "../../actors/analytics/schema";
 import { openAnalyticsStore, type AnalyticsStore } from "../../actors/analytics/store";
+import { quantile } from "../stats";
 
 const { values } = parseArgs({ options: { sessions: { type: "string", default: "10000,100000" }, repeats: { type: "string", default: "5" }, json: { type: "string" } } });
 const SIZES = values.sessions.split(",").map(Number);
@@ -67,7 +68,7 @@ async function measure(fn: () => Promise<unknown>): Promise<{ wallMs: number; bu
     busys.push(performance.eventLoopUtilization(elu).utilization * wall);
     helds.push(held);
   }
-  const median = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+  const median = (a: number[]) => quantile(a.sort((x, y) => x - y), 0.5);
   return { wallMs: median(walls), busyMs: median(busys), heldMs: median(helds) };
 }
 

@@ -8,7 +8,7 @@
  * Used by bench/sync/offline.ts and test/unit/clock-convergence.test.ts.
  */
 import { ClockSync } from "../../media/clock/clock-sync";
-import type { PingSchedule } from "../../media/clock/clock-pinger";
+import { pingIntervalMs, type PingSchedule } from "../../media/clock/clock-pinger";
 import { seededRandom } from "./virtual-clock";
 
 /** Real one-way delays as bench/sync --delays-out writes them: µs, each 1001 quantiles p0, p0.1, … p100. */
@@ -78,8 +78,7 @@ export function runOfflineModel(o: OfflineModelOptions): OfflineListener[] {
       const t2 = t1 + 15;
       const t3 = t2 + random() * o.downJitterMs * 1000 + realDown();
       exchanges.push({ at: t3, t: [local(t), t1, t2, local(t3)] });
-      const sinceMs = (t - start) / 1000;
-      t += 1000 * (sinceMs < burstForMs ? burstMs : sinceMs < settleForMs ? settleMs : steadyMs) * (0.5 + random());
+      t += 1000 * pingIntervalMs(o.schedule, (t - start) / 1000) * (0.5 + random());
     }
     exchanges.sort((a, b) => a.at - b.at);
     let k = 0;

@@ -95,9 +95,12 @@ export class ClockPinger {
   private tick(): void {
     this.send({ type: "clock.ping", id: ++this.nextId, t0: this.clientNowUs() });
     this.sent++;
-    const s = this.schedule;
-    const sinceMs = (this.clientNowUs() - this.startedAtUs) / 1000;
-    const interval = sinceMs < s.burstForMs ? s.burstMs : sinceMs < s.settleForMs ? s.settleMs : s.steadyMs;
+    const interval = pingIntervalMs(this.schedule, (this.clientNowUs() - this.startedAtUs) / 1000);
     this.timer = setTimeout(() => this.tick(), interval * (0.5 + this.random()));
   }
+}
+
+/** The mean interval (ms) of `schedule` `sinceMs` ms after the first ping: burst, settle or steady; each actual wait is this × [0.5, 1.5). */
+export function pingIntervalMs(schedule: PingSchedule, sinceMs: number): number {
+  return sinceMs < schedule.burstForMs ? schedule.burstMs : sinceMs < schedule.settleForMs ? schedule.settleMs : schedule.steadyMs;
 }

@@ -13,9 +13,10 @@
  * Times: media time in samples at 48 kHz (the stream's clock, as on the wire), wall-clock times ISO 8601.
  */
 import { z } from "zod";
+import { MEDIA_CLOCK_HZ } from "../wire/constants";
 
-/** Samples per second of media time. */
-export const MEDIA_HZ = 48_000;
+/** Samples per second of media time: the wire's media clock. */
+export const MEDIA_HZ = MEDIA_CLOCK_HZ;
 
 /** Why audio is missing between two segments. */
 export const GAP_REASONS = ["failover", "broadcaster_away", "spool_full", "encoder_restart", "node_restart", "unrecorded"] as const;
@@ -99,6 +100,11 @@ export interface RecordingView {
 /** Object key prefix of a stream's recordings, and of one recording. */
 export const recordingsPrefix = (streamId: string) => `recordings/${streamId}/`;
 export const recordingPrefix = (streamId: string, id: string) => `recordings/${streamId}/${id}/`;
+/** Object keys of one recording's files (the layout above): its info, its parts' manifests, a segment. */
+export const recordingInfoKey = (streamId: string, id: string) => `${recordingPrefix(streamId, id)}recording.json`;
+export const partsPrefix = (streamId: string, id: string) => `${recordingPrefix(streamId, id)}parts/`;
+export const partKey = (m: Pick<PartManifest, "streamId" | "recordingId" | "part">) => `${partsPrefix(m.streamId, m.recordingId)}${m.part}.json`;
+export const segmentKey = (streamId: string, id: string, n: number) => `${recordingPrefix(streamId, id)}${n}.opus`;
 
 /** Id of a recording started at `ms` (ms since the epoch): 20261202T175000Z. */
 export function recordingIdAt(ms: number): string {
